@@ -1,0 +1,1 @@
+"""Incident bot for Slack and GitLab: chat commands, notes and summaries."""

@@ -1,0 +1,111 @@
+"""The incident record the bot keeps, and the chat messages it may copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ROLES = ("lead", "imoc", "comms", "responder")
+SUMMARY_SECTIONS = ("summary", "impact", "causes")
+STATES = ("active", "mitigated", "resolved")
+
+
+@dataclass
+class TimelineEntry:
+    """One line of the incident timeline, kept in time order when rendered."""
+
+    at: datetime
+    text: str
+    author: str
+    # What made the entry: declared, update, manual, impact_start, impact_end,
+    # severity, role, mitigated, resolved, pin.
+    kind: str
+    gitlab_event_id: str | None = None
+
+
+@dataclass
+class StatusUpdate:
+    """A status update as posted to the incident issue."""
+
+    at: datetime
+    author: str
+    text: str
+    note_id: int | None
+
+
+@dataclass
+class Pin:
+    """Reactions on one chat message and the notes the bot wrote for them.
+
+    People are tracked per kind so that the note goes away only when the last
+    person removes their reaction of that kind.
+    """
+
+    channel: str
+    ts: str
+    author: str = ""
+    posted_at: datetime | None = None
+    text: str = ""
+    public_by: set[str] = field(default_factory=set)
+    internal_by: set[str] = field(default_factory=set)
+    public_note_id: int | None = None
+    internal_note_id: int | None = None
+
+
+@dataclass
+class ChatMessage:
+    """A message seen in an incident channel, kept so reactions can copy it."""
+
+    channel: str
+    ts: str
+    author: str
+    posted_at: datetime
+    text: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass
+class Incident:
+    """Everything the bot knows about one incident issue."""
+
+    project: str
+    iid: int
+    global_id: int
+    web_url: str
+    title: str
+    channel: str
+    severity: str
+    declared_at: datetime
+    declared_by: str
+    state: str = "active"
+    confidential: bool = False
+    roles: dict[str, str] = field(default_factory=dict)
+    role_history: list[tuple[str, str, datetime]] = field(default_factory=list)
+    severity_history: list[tuple[str, datetime]] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    impact_start: datetime | None = None
+    impact_end: datetime | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    updates: list[StatusUpdate] = field(default_factory=list)
+    pins: dict[str, Pin] = field(default_factory=dict)
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolve_forced: bool = False
+    # Set when the status-update cadence clock starts again (reopen, attach).
+    cadence_from: datetime | None = None
+    # Where reminders go: the chat identifier of the channel, as text.
+    chat_target: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}#{self.iid}"
+
+    @property
+    def last_update(self) -> StatusUpdate | None:
+        return self.updates[-1] if self.updates else None
+
+    def add_timeline(self, entry: TimelineEntry) -> None:
+        self.timeline.append(entry)
+        self.timeline.sort(key=lambda item: item.at)

@@ -1,0 +1,718 @@
+"""Errbot plugin: declare and run incidents tracked as GitLab incident issues.
+
+The plugin parses chat commands, calls the incident library and formats the
+reply. It owns the incident store; other plugins reach it with
+`DependsOn = Incident` and `self.get_plugin("Incident").store`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from errbot import BotPlugin, botcmd, cmdfilter
+from errbot.backends.base import REACTION_ADDED, Message, Reaction, Room
+
+from incidentbot import slack_text
+from incidentbot.args import split_first, strip_quotes
+from incidentbot.chunks import split_for_slack
+from incidentbot.gitlab_api import GitLab, GitLabError
+from incidentbot.incidents import IncidentError, Incidents
+from incidentbot.model import ROLES, ChatMessage
+from incidentbot.pins import Pins
+from incidentbot.render import status_card, summary_text, timeline_text
+from incidentbot.schedule import Reminder, Schedule
+from incidentbot.settings import (
+    Settings,
+    SettingsError,
+    example_settings_path,
+    load_settings,
+)
+from incidentbot.store import IncidentNotFound, IncidentStore
+from incidentbot.times import format_age, parse_time
+
+log = logging.getLogger(__name__)
+
+# Slack retries an event for about five minutes; keep delivery records longer.
+DELIVERY_MEMORY = timedelta(minutes=15)
+SLACK_MODES = ("slack", "slackv3")
+
+COMMANDS = (
+    "declare [S1-S4] <title>",
+    "attach <issue URL>",
+    "update <text>",
+    "field [<name> <value>]",
+    "summary [summary|impact|causes <text>]",
+    "impact start|end [<time>]",
+    "timeline [add [<time>] <text>]",
+    "role lead|imoc|comms|responder @user",
+    "roles",
+    "status",
+    "list",
+    "mitigate",
+    "resolve [--force]",
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Incident(BotPlugin):
+    """Declare incidents and keep their GitLab issues true."""
+
+    # Tests replace this to move time; production uses the real clock.
+    clock: Callable[[], datetime] = staticmethod(utc_now)
+
+    def activate(self) -> None:
+        settings_path = getattr(self.bot_config, "INCIDENT_SETTINGS", None)
+        try:
+            self.settings: Settings = load_settings(
+                settings_path or example_settings_path()
+            )
+        except SettingsError as error:
+            log.error("incident settings are invalid: %s", error)
+            raise
+        url = getattr(self.bot_config, "GITLAB_URL", None)
+        token = getattr(self.bot_config, "GITLAB_TOKEN", None)
+        if not url or not token:
+            raise RuntimeError(
+                "GITLAB_URL and GITLAB_TOKEN are not set: set both, or start the "
+                "bot with `make run`, which starts the sandbox GitLab."
+            )
+        super().activate()
+        self.gitlab = GitLab.connect(
+            url,
+            token,
+            timeout=self.settings.request_timeout,
+            max_retries=self.settings.max_retries,
+            max_retry_after=self.settings.max_retry_after,
+        )
+        self.store = IncidentStore(self)
+        self.schedule = Schedule(self, self._now)
+        self.incidents = Incidents(self.store, self.gitlab, self.settings, self._now)
+        self.pins = Pins(self.store, self.gitlab, self.settings)
+        self.schedule.on("update-cadence", self._remind_update)
+        self._rearm_reminders()
+        self.start_poller(self.settings.reminder_poll_seconds, self.run_reminders)
+
+    def _now(self) -> datetime:
+        return self.clock()
+
+    # Commands
+
+    @botcmd
+    def incident(self, msg: Message, args: str) -> str:
+        """Run an incident. Commands: `incident declare|attach|update|field|summary|
+        impact|timeline|role|roles|status|list|mitigate|resolve`. Example:
+        `incident declare S2 Checkout errors`."""
+        word = args.split()[0] if args.strip() else ""
+        lines = [f"!incident {usage}" for usage in COMMANDS]
+        if word:
+            return self._out(
+                f"Unknown command 'incident {word}'. Use one of:\n" + "\n".join(lines)
+            )
+        return self._out("Incident commands:\n" + "\n".join(lines))
+
+    @botcmd
+    def incident_declare(self, msg: Message, args: str) -> str:
+        """Declare an incident: a GitLab incident issue, labelled with its severity.
+        Usage: `incident declare [S1-S4] <title>`. Example:
+        `incident declare S2 Checkout errors`"""
+        return self._guard(lambda: self._declare(msg, self._text(args)))
+
+    def _declare(self, msg: Message, text: str) -> str:
+        first, rest = split_first(text)
+        severity = self.settings.default_severity
+        title = text
+        try:
+            severity = self.settings.severity(first).name
+            title = rest
+        except ValueError:
+            if _looks_like_severity(first):
+                raise IncidentError(
+                    f"Invalid severity '{first}': use one of "
+                    f"{', '.join(self.settings.severities)}."
+                ) from None
+        user = self._person_name(msg.frm)
+        channel, target = self._channel(msg)
+        incident = self.incidents.declare(severity, title, channel, user)
+        note = ""
+        if self._bot.mode in SLACK_MODES:
+            room = self._open_incident_room(incident.iid, msg)
+            if room is None:
+                note = (
+                    "\nThe incident channel could not be created, so this channel "
+                    "runs the incident."
+                )
+            else:
+                channel, target = room
+                self.store.rebind(incident.ref, channel)
+            self._announce(incident.ref)
+        with self.store.edit(incident.ref) as stored:
+            stored.chat_target = target
+        self._arm_update_reminder(incident.ref)
+        return (
+            f"Declared {incident.severity} incident {incident.ref}: {incident.title}\n"
+            f"{incident.web_url}\n"
+            f"Lead: {incident.roles['lead']}. Post status updates with "
+            f"`!incident update <text>`.{note}"
+        )
+
+    def _open_incident_room(self, iid: int, msg: Message) -> tuple[str, str] | None:
+        """Create the incident's Slack channel and invite the declarer.
+
+        NOTE: this goes through Errbot's room API, which the stock Slack backend
+        implements only partly; the result is checked and a failure is reported.
+        """
+        name = f"#{self.settings.channel_prefix}{iid}"
+        try:
+            room = self.query_room(name)
+            if not room.exists:
+                room.create()
+            room.join()
+            room.invite(msg.frm)
+        except Exception:
+            log.exception("could not create the incident channel %s", name)
+            return None
+        room_id = getattr(room, "id", None) or str(room)
+        return str(room_id), str(room)
+
+    def _announce(self, ref: str) -> None:
+        channel = self.settings.announce_channel
+        incident = self.store.get(ref)
+        if not channel or incident is None:
+            return
+        text = (
+            f"{incident.severity} incident declared by {incident.declared_by}: "
+            f"{incident.title}\n{incident.web_url}"
+        )
+        self._say(channel, text)
+
+    @botcmd
+    def incident_attach(self, msg: Message, args: str) -> str:
+        """Bind an existing GitLab incident issue to this channel.
+        Usage: `incident attach <issue URL>`."""
+        return self._guard(lambda: self._attach(msg, self._text(args)))
+
+    def _attach(self, msg: Message, text: str) -> str:
+        url = strip_quotes(text.strip())
+        if not url:
+            raise IncidentError("Give the issue's URL: `incident attach <issue URL>`.")
+        channel, target = self._channel(msg)
+        incident = self.incidents.attach(url, channel, self._person_name(msg.frm))
+        with self.store.edit(incident.ref) as stored:
+            stored.chat_target = target
+        self._arm_update_reminder(incident.ref)
+        return (
+            f"This channel now runs {incident.ref}: {incident.title}\n"
+            f"{incident.web_url}"
+        )
+
+    @botcmd
+    def incident_update(self, msg: Message, args: str) -> str:
+        """Post a status update: a GitLab note and the description's current status.
+        Usage: `incident update <text>`. Example:
+        `incident update Failover done, 5xx rate back to 0.2%`"""
+        return self._guard(lambda: self._update(msg, self._text(args)))
+
+    def _update(self, msg: Message, text: str) -> str:
+        ref, text = self._target(msg, text)
+        user = self._person_name(msg.frm)
+        incident = self.incidents.update(ref, text, user)
+        self._arm_update_reminder(ref)
+        return (
+            f"Status update for {incident.ref} ({incident.severity}, "
+            f"{incident.state}) from {user}:\n{text.strip()}"
+        )
+
+    @botcmd
+    def incident_field(self, msg: Message, args: str) -> str:
+        """List the incident's fields, or set one.
+        Usage: `incident field` or `incident field <name> <value>`. Example:
+        `incident field service Container Registry`"""
+        return self._guard(lambda: self._field(msg, self._text(args)))
+
+    def _field(self, msg: Message, text: str) -> str:
+        ref, text = self._target(msg, text)
+        name, value = split_first(text)
+        if not name:
+            return self._fields_listing(ref)
+        change = self.incidents.set_field(
+            ref, name, strip_quotes(value), self._person_name(msg.frm)
+        )
+        if change.old == change.new:
+            return f"{change.name} of {ref} is already {change.new}."
+        before = f" (was {change.old})" if change.old else ""
+        return f"{change.name} of {ref} is now {change.new}{before}."
+
+    def _fields_listing(self, ref: str) -> str:
+        incident = self.store.require(ref)
+        missing: list[str] = []
+        rest: list[str] = []
+        for name, field in self.settings.fields.items():
+            value = incident.fields.get(name)
+            if field.kind == "confidential":
+                value = "true" if incident.confidential else "false"
+            required = " (required)" if field.required else ""
+            line = f"- {name}{required}: {value or 'not set'} — {field.help}"
+            (missing if field.required and not value else rest).append(line)
+        lines = [f"Fields of {ref} (severity {incident.severity}):"]
+        if missing:
+            lines.append("Missing:")
+            lines.extend(missing)
+        lines.extend(rest)
+        lines.append("Set one with `!incident field <name> <value>`.")
+        return "\n".join(lines)
+
+    @botcmd
+    def incident_summary(self, msg: Message, args: str) -> Iterator[str]:
+        """Show the summary, or set its summary, impact or causes section.
+        Usage: `incident summary` or `incident summary summary|impact|causes <text>`."""
+        yield from self._guard_parts(lambda: self._summary(msg, self._text(args)))
+
+    def _summary(self, msg: Message, text: str) -> list[str]:
+        ref, text = self._target(msg, text)
+        section, body = split_first(text)
+        if not section:
+            return self._parts(summary_text(self.store.require(ref)))
+        incident = self.incidents.set_summary(ref, section, body)
+        stored = incident.summary.get(section.lower(), "")
+        if stored.endswith("notes on this issue)"):
+            return [
+                f"The {section.lower()} text is too long for the description of "
+                f"{ref}, so the full text is in numbered notes and the description "
+                "shows the start of it."
+            ]
+        return [f"The {section.lower()} section of {ref} is updated."]
+
+    @botcmd
+    def incident_impact(self, msg: Message, args: str) -> str:
+        """Record when customer impact started or ended.
+        Usage: `incident impact start|end [<time>]`; time is now, HH:MM (UTC) or
+        ISO 8601. Example: `incident impact start 2025-10-17T16:06:00Z`"""
+        return self._guard(lambda: self._impact(msg, self._text(args)))
+
+    def _impact(self, msg: Message, text: str) -> str:
+        ref, text = self._target(msg, text)
+        edge, when = split_first(text)
+        edge = edge.lower()
+        if edge not in ("start", "end"):
+            raise IncidentError(
+                f"Invalid impact edge '{edge}': use "
+                "`incident impact start|end [<time>]`."
+            )
+        at = self._time(when or "now")
+        incident = self.incidents.set_impact(ref, edge, at, self._person_name(msg.frm))
+        stamp = at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"Customer impact {edge} of {incident.ref} set to {stamp}."
+
+    @botcmd
+    def incident_timeline(self, msg: Message, args: str) -> Iterator[str]:
+        """Show the timeline, or add an entry to it.
+        Usage: `incident timeline` or `incident timeline add [<time>] <text>`."""
+        yield from self._guard_parts(lambda: self._timeline(msg, self._text(args)))
+
+    def _timeline(self, msg: Message, text: str) -> list[str]:
+        ref, text = self._target(msg, text)
+        verb, rest = split_first(text)
+        if not verb:
+            return self._parts(timeline_text(self.store.require(ref)))
+        if verb.lower() != "add":
+            raise IncidentError(
+                f"Unknown timeline command '{verb}': use `incident timeline add "
+                "[<time>] <text>`."
+            )
+        first, body = split_first(rest)
+        try:
+            at = parse_time(first, self._now())
+        except ValueError:
+            at, body = self._now(), rest
+        entry = self.incidents.add_timeline(ref, at, body, self._person_name(msg.frm))
+        stamp = entry.at.strftime("%Y-%m-%d %H:%M UTC")
+        return [f"Added to the timeline of {ref} at {stamp}: {entry.text}"]
+
+    @botcmd
+    def incident_role(self, msg: Message, args: str) -> str:
+        """Give someone an incident role.
+        Usage: `incident role lead|imoc|comms|responder @user`."""
+        return self._guard(lambda: self._role(msg, self._text(args)))
+
+    def _role(self, msg: Message, text: str) -> str:
+        ref, text = self._target(msg, text)
+        role, person = split_first(text)
+        if not role or not person:
+            raise IncidentError(
+                f"Name a role and a person: `incident role {'|'.join(ROLES)} @user`."
+            )
+        incident = self.incidents.set_role(
+            ref, role, person, self._person_name(msg.frm)
+        )
+        return f"{person.strip().lstrip('@')} is now {role.lower()} of {incident.ref}."
+
+    @botcmd
+    def incident_roles(self, msg: Message, args: str) -> str:
+        """List who holds which role. Usage: `incident roles`."""
+        return self._guard(lambda: self._roles(msg, self._text(args)))
+
+    def _roles(self, msg: Message, text: str) -> str:
+        ref, _ = self._target(msg, text)
+        incident = self.store.require(ref)
+        lines = [f"Roles of {ref}:"]
+        for role in ROLES:
+            lines.append(f"- {role}: {incident.roles.get(role, 'nobody')}")
+        return "\n".join(lines)
+
+    @botcmd
+    def incident_status(self, msg: Message, args: str) -> str:
+        """Show the incident's card. Usage: `incident status [<project>#<iid>]`."""
+        return self._guard(lambda: self._status(msg, self._text(args)))
+
+    def _status(self, msg: Message, text: str) -> str:
+        ref, _ = self._target(msg, text)
+        return status_card(self.store.require(ref), self._now())
+
+    @botcmd
+    def incident_list(self, msg: Message, args: str) -> str:
+        """List the incidents that are not resolved. Usage: `incident list`."""
+        return self._guard(self._list)
+
+    def _list(self) -> str:
+        now = self._now()
+        open_incidents = [i for i in self.store.all() if i.state != "resolved"]
+        if not open_incidents:
+            return "No incidents are open."
+        lines = ["Open incidents:"]
+        for incident in open_incidents:
+            age = format_age(now - incident.declared_at)
+            lead = incident.roles.get("lead", "nobody")
+            lines.append(
+                f"- {incident.ref} {incident.severity} {incident.state}, lead {lead}, "
+                f"declared {age} ago: {incident.title}"
+            )
+        return "\n".join(lines)
+
+    @botcmd
+    def incident_mitigate(self, msg: Message, args: str) -> str:
+        """Mark the incident mitigated: customers are no longer affected.
+        Usage: `incident mitigate`."""
+        return self._guard(lambda: self._mitigate(msg, self._text(args)))
+
+    def _mitigate(self, msg: Message, text: str) -> str:
+        ref, _ = self._target(msg, text)
+        incident = self.incidents.mitigate(ref, self._person_name(msg.frm))
+        self.schedule.cancel(_update_key(ref))
+        return f"{incident.ref} is mitigated. Resolve it with `!incident resolve`."
+
+    @botcmd
+    def incident_resolve(self, msg: Message, args: str) -> str:
+        """Resolve the incident and close its issue, once the summary, impact
+        times and required fields are in. Usage: `incident resolve [--force]`."""
+        return self._guard(lambda: self._resolve(msg, self._text(args)))
+
+    def _resolve(self, msg: Message, text: str) -> str:
+        ref, rest = self._target(msg, text)
+        words = rest.split()
+        force = "--force" in words
+        unknown = [word for word in words if word != "--force"]
+        if unknown:
+            raise IncidentError(
+                f"Unknown option '{unknown[0]}': use `incident resolve [--force]`."
+            )
+        incident = self.incidents.resolve(ref, self._person_name(msg.frm), force=force)
+        self.schedule.cancel(_update_key(ref))
+        forced = " (forced)" if incident.resolve_forced else ""
+        return f"{incident.ref} is resolved{forced} and its issue is closed."
+
+    # Deliveries and chat messages
+
+    @cmdfilter
+    def deliver_once(
+        self, msg: Message, cmd: str, args: Any, dry_run: bool
+    ) -> tuple[Message | None, str | None, Any]:
+        """Drop a command whose message was delivered before (chat services retry)."""
+        if dry_run:
+            return msg, cmd, args
+        key = _delivery_key(msg)
+        if key and not self.store.first_delivery(key, self._now(), DELIVERY_MEMORY):
+            log.info("dropping repeated delivery %s of command %s", key, cmd)
+            return None, None, None
+        return msg, cmd, args
+
+    def callback_message(self, msg: Message) -> None:
+        """Keep a copy of each message in an incident channel for reactions."""
+        if self._from_bot(msg.frm):
+            return
+        channel, _ = self._channel(msg)
+        if self.store.bound_ref(channel) is None:
+            return
+        ts = _message_ts(msg)
+        if ts is None:
+            return
+        event = _slack_event(msg)
+        text = slack_text.message_text(event) if event else msg.body
+        message = ChatMessage(
+            channel=channel,
+            ts=ts,
+            author=self._person_name(msg.frm),
+            posted_at=_ts_time(ts) or self._now(),
+            text=self._text(text),
+            files=tuple(slack_text.file_names(event)) if event else (),
+        )
+        self.store.put_message(message)
+
+    def callback_reaction(self, reaction: Reaction) -> None:
+        """Copy a message onto the incident issue when someone pins or stars it."""
+        if reaction.reactor is None or self._from_bot(reaction.reactor):
+            return
+        item = reaction.reacted_to if isinstance(reaction.reacted_to, dict) else {}
+        if item.get("type", "message") != "message":
+            return  # Reactions on files carry no message to copy.
+        channel, ts = item.get("channel"), item.get("ts")
+        kind = self.pins.kind_of(reaction.reaction_name or "")
+        if not channel or not ts or kind is None:
+            return
+        ref = self.store.bound_ref(channel)
+        if ref is None:
+            return
+        person = self._person_name(reaction.reactor)
+        added = reaction.action == REACTION_ADDED
+        message = self.store.message(channel, ts)
+        try:
+            self.pins.react(channel, ts, kind, person, added=added, message=message)
+        except (IncidentError, GitLabError) as error:
+            log.warning("reaction on %s in %s not applied: %s", ts, channel, error)
+            incident = self.store.get(ref)
+            if incident is not None and incident.chat_target:
+                self._say(incident.chat_target, _reaction_failed(person, error))
+
+    # Reminders
+
+    def run_reminders(self) -> None:
+        self.schedule.run_due()
+
+    def _arm_update_reminder(self, ref: str) -> None:
+        incident = self.store.get(ref)
+        due = self.incidents.update_due(incident) if incident else None
+        if due is None:
+            self.schedule.cancel(_update_key(ref))
+            return
+        self.schedule.set(Reminder(_update_key(ref), "update-cadence", ref, due))
+
+    def _rearm_reminders(self) -> None:
+        for incident in self.store.all():
+            if self.schedule.get(_update_key(incident.ref)) is None:
+                self._arm_update_reminder(incident.ref)
+
+    def _remind_update(self, reminder: Reminder, now: datetime) -> datetime | None:
+        incident = self.store.get(reminder.ref)
+        if incident is None:
+            return None
+        due = self.incidents.update_due(incident)
+        cadence = self.incidents.cadence(incident)
+        if due is None or cadence is None:
+            return None
+        if due > now:
+            return due
+        last = incident.last_update
+        since = last.at if last else incident.declared_at
+        lead = incident.roles.get("lead", "lead")
+        text = (
+            f"{lead}: the last status update for {incident.ref} was "
+            f"{format_age(now - since)} ago, and {incident.severity} asks for one "
+            f"every {format_age(cadence)}. Post one with `!incident update <text>`."
+        )
+        self._say(incident.chat_target, text)
+        return now + cadence
+
+    # Helpers
+
+    def _guard(self, work: Callable[[], str]) -> str:
+        """Run a command and turn known failures into one sentence for chat."""
+        try:
+            return self._out(work())
+        except Exception as error:
+            return self._out(self._failure(error))
+
+    def _guard_parts(self, work: Callable[[], list[str]]) -> list[str]:
+        """Run a command whose reply may need several chat messages."""
+        try:
+            text = "\n".join(work())
+        except Exception as error:
+            return [self._out(self._failure(error))]
+        return self._parts(self._out(text))
+
+    def _failure(self, error: Exception) -> str:
+        if isinstance(error, IncidentError | IncidentNotFound):
+            return _sentence(str(error))
+        if isinstance(error, GitLabError):
+            return (
+                f"{error} The incident was not changed; run the command again "
+                "once GitLab answers."
+            )
+        error_id = secrets.token_hex(4)
+        log.error("command failed, error id %s", error_id, exc_info=error)
+        return (
+            f"The command failed unexpectedly (error id {error_id}); the bot's "
+            "log has the details."
+        )
+
+    def _parts(self, text: str) -> list[str]:
+        return split_for_slack(text) if self._slack_markup() else [text]
+
+    def _out(self, text: str) -> str:
+        return slack_text.escape(text) if self._slack_markup() else text
+
+    def _slack_markup(self) -> bool:
+        forced = getattr(self.bot_config, "INCIDENT_CHAT_MARKUP", None)
+        if forced:
+            return str(forced) == "slack"
+        return self._bot.mode in SLACK_MODES
+
+    def _text(self, text: str) -> str:
+        """Decode chat text once into what the person typed."""
+        if not self._slack_markup():
+            return text
+        return slack_text.decode(
+            text, user_name=self.user_name, group_name=self.group_name
+        )
+
+    def user_name(self, user_id: str) -> str | None:
+        """Return the chat name of a Slack user id, or None if unknown."""
+        lookup = getattr(self._bot, "userid_to_username", None)
+        if lookup is None:
+            return None
+        try:
+            return str(lookup(user_id))
+        except Exception:
+            log.warning("could not look up the name of Slack user %s", user_id)
+            return None
+
+    def group_name(self, group_id: str) -> str | None:
+        """Return the handle of a Slack user group, or None if unknown.
+
+        NOTE: the stock Slack backend offers no user-group lookup, so the label
+        Slack puts in the message is used until the backend extension adds one.
+        """
+        return None
+
+    def _time(self, text: str) -> datetime:
+        try:
+            return parse_time(text, self._now())
+        except ValueError as error:
+            raise IncidentError(_sentence(str(error))) from error
+
+    def _target(self, msg: Message, text: str) -> tuple[str, str]:
+        """Return the incident a command is about, and the rest of its text.
+
+        A first word that names a known incident (`infra/production#12`) picks
+        it; otherwise the command is about the channel's incident.
+        """
+        first, rest = split_first(text)
+        if "#" in first and self.store.get(first) is not None:
+            return first, rest
+        channel, _ = self._channel(msg)
+        ref = self.store.bound_ref(channel)
+        if ref is not None:
+            return ref, text
+        if "#" in first and not first.startswith("#"):
+            raise IncidentError(f"No incident {first} is known to the bot.")
+        raise IncidentError(
+            "This channel has no incident. Run the command in the incident's "
+            "channel, or name the incident first, for example "
+            "`incident status infra/production#12`."
+        )
+
+    def _channel(self, msg: Message) -> tuple[str, str]:
+        """Return the conversation's id and the identifier to send to it."""
+        if isinstance(msg.to, Room) or msg.is_group:
+            room = msg.to
+            room_id = getattr(room, "id", None) or str(room)
+            return str(room_id), str(room)
+        return f"dm:{msg.frm}", str(msg.frm)
+
+    def _person_name(self, identifier: Any) -> str:
+        for attribute in ("username", "nick", "person"):
+            value = getattr(identifier, attribute, None)
+            if value:
+                return str(value).lstrip("@")
+        return str(identifier).lstrip("@")
+
+    def _from_bot(self, identifier: Any) -> bool:
+        # Occupant identifiers compare rooms too, so compare the person parts.
+        bot = self.bot_identifier
+        if getattr(identifier, "person", None) == getattr(bot, "person", None):
+            return True
+        bot_id = getattr(bot, "userid", None)
+        return bool(bot_id) and getattr(identifier, "userid", None) == bot_id
+
+    def _say(self, target: str, text: str) -> None:
+        if not target:
+            return
+        try:
+            identifier = self.build_identifier(target)
+            for part in self._parts(self._out(text)):
+                self.send(identifier, part)
+        except Exception:
+            log.exception("could not post to %s", target)
+
+
+def _update_key(ref: str) -> str:
+    return f"update-cadence/{ref}"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "`")) else text + "."
+
+
+def _looks_like_severity(word: str) -> bool:
+    lowered = word.lower()
+    return (
+        lowered.startswith(("s", "sev")) and lowered[-1:].isdigit() and len(word) <= 5
+    )
+
+
+def _slack_event(msg: Message) -> dict[str, Any]:
+    extras = msg.extras or {}
+    event = extras.get("slack_event")
+    return event if isinstance(event, dict) else {}
+
+
+def _message_ts(msg: Message) -> str | None:
+    extras = msg.extras or {}
+    ts = _slack_event(msg).get("ts") or extras.get("ts")
+    return str(ts) if ts else None
+
+
+def _delivery_key(msg: Message) -> str | None:
+    extras = msg.extras or {}
+    event_id = extras.get("event_id")
+    if event_id:
+        return f"event:{event_id}"
+    ts = _message_ts(msg)
+    if not ts:
+        return None
+    room = msg.to if isinstance(msg.to, Room) else msg.frm
+    channel = getattr(room, "id", None) or str(room)
+    return f"message:{channel}:{ts}"
+
+
+def _ts_time(ts: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _reaction_failed(person: str, error: Exception) -> str:
+    return (
+        f"{person}: your reaction was not copied to GitLab. {_sentence(str(error))} "
+        "Remove the reaction and add it again to retry."
+    )

@@ -1,0 +1,129 @@
+"""Run the GitLab and PagerDuty sandboxes until SIGINT or SIGTERM.
+
+Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL
+as KEY=value lines once both servers listen, and writes the same lines to
+--env-file when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from sandbox.gitlab import DEFAULT_PROJECTS, GitLabSandbox
+from sandbox.pagerduty import PagerDutySandbox
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="Serve local GitLab and PagerDuty emulators for the bot.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address both servers listen on (default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--gitlab-port",
+        type=int,
+        default=0,
+        help="TCP port of the GitLab sandbox; 0 picks a free one (default: 0)",
+    )
+    parser.add_argument(
+        "--pagerduty-port",
+        type=int,
+        default=0,
+        help="TCP port of the PagerDuty sandbox; 0 picks a free one (default: 0)",
+    )
+    parser.add_argument(
+        "--tier",
+        choices=("free", "premium"),
+        default="free",
+        help="GitLab tier to emulate; premium makes scoped labels exclusive",
+    )
+    parser.add_argument(
+        "--token",
+        default="sandbox-token",
+        help="token the GitLab sandbox accepts (default: sandbox-token)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="also write the KEY=value lines to this file, replacing it "
+        "atomically once the servers listen; it is removed on exit",
+    )
+    parser.add_argument(
+        "--project",
+        action="append",
+        dest="projects",
+        metavar="PATH",
+        help="project to create, for example infra/production; repeat for "
+        "more (default: the six projects of the example settings)",
+    )
+    return parser.parse_args(argv)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write text to path so that a reader sees either nothing or all of it."""
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    gitlab = GitLabSandbox(
+        tier=args.tier,
+        token=args.token,
+        projects=args.projects or DEFAULT_PROJECTS,
+        host=args.host,
+        port=args.gitlab_port,
+    )
+    pagerduty = PagerDutySandbox(host=args.host, port=args.pagerduty_port)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    gitlab.start()
+    pagerduty.start()
+    try:
+        lines = [
+            f"GITLAB_URL={gitlab.url}",
+            f"GITLAB_TOKEN={gitlab.token}",
+            f"PAGERDUTY_API_URL={pagerduty.url}",
+            f"PAGERDUTY_EVENTS_URL={pagerduty.url}",
+        ]
+        text = "\n".join(lines) + "\n"
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if args.env_file is not None:
+            _write_atomically(args.env_file, text)
+        # Event.wait with a timeout lets the signal handler run promptly.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if args.env_file is not None:
+            args.env_file.unlink(missing_ok=True)
+        pagerduty.stop()
+        gitlab.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Drive the real plugins in Errbot's test backend as people in a channel would.
+
+Messages are built the way the Slack backend delivers them: the text in
+Slack's wire format (URLs wrapped as <url>, &, < and > escaped) and the
+message's Slack timestamp in the extras, so the plugins see what they would
+see in production.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from queue import Empty
+from typing import Any
+
+from errbot.backends.base import REACTION_ADDED, REACTION_REMOVED, Message, Reaction
+from errbot.backends.test import TestBot, TestOccupant, TestPerson, TestRoom
+
+URL = re.compile(r"https?://[^\s<>]+")
+
+
+def slack_wire(text: str) -> str:
+    """Return typed text as Slack delivers it: entities escaped, URLs wrapped."""
+    escaped = html.escape(text, quote=False)
+    return URL.sub(lambda match: f"<{match.group(0)}>", escaped)
+
+
+def slack_ts(at: datetime, sequence: int) -> str:
+    """Return a Slack message timestamp for a time, unique per sequence number."""
+    return f"{int(at.timestamp())}.{sequence:06d}"
+
+
+class Chat:
+    """One channel of the test backend, with people who talk and react."""
+
+    def __init__(self, testbot: TestBot, channel: str = "C0INC00042") -> None:
+        self.testbot = testbot
+        self.room = TestRoom(channel, bot=testbot.bot)
+        self.now = datetime(2025, 1, 1, tzinfo=UTC)
+        self._sequence = 0
+        self.plugin.clock = lambda: self.now
+
+    @property
+    def plugin(self) -> Any:
+        return self.testbot.bot.plugin_manager.get_plugin_obj_by_name("Incident")
+
+    def at(self, when: datetime | str) -> None:
+        """Set the bot's clock, as if the next event happened then."""
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        self.now = when
+
+    def send(
+        self,
+        user: str,
+        text: str,
+        *,
+        ts: str | None = None,
+        wire: bool = True,
+        event: dict[str, Any] | None = None,
+    ) -> str:
+        """Post a message as `user` and return its Slack timestamp.
+
+        `event` is the raw Slack event to attach, for messages whose content
+        sits outside `text` (files, attachments of apps).
+        """
+        if ts is None:
+            self._sequence += 1
+            ts = slack_ts(self.now, self._sequence)
+        body = slack_wire(text) if wire else text
+        message = Message(
+            body,
+            frm=TestOccupant(user, self.room),
+            to=self.room,
+            extras={"ts": ts, "slack_event": {**event, "ts": ts}}
+            if event
+            else {"ts": ts},
+        )
+        self.testbot.bot.callback_message(message)
+        return ts
+
+    def command(
+        self, user: str, text: str, *, wire: bool = True, ts: str | None = None
+    ) -> str:
+        """Run `!text` as `user` and return the bot's reply (all parts joined)."""
+        self.send(user, "!" + text, ts=ts, wire=wire)
+        return self.replies()
+
+    def replies(self, first_timeout: float = 15.0) -> str:
+        parts = [self.testbot.pop_message(timeout=first_timeout)]
+        while True:
+            try:
+                parts.append(self.testbot.pop_message(timeout=0.3))
+            except Empty:
+                return "\n".join(parts)
+
+    def no_reply(self, timeout: float = 0.5) -> bool:
+        try:
+            self.testbot.pop_message(timeout=timeout)
+        except Empty:
+            return True
+        return False
+
+    def react(
+        self,
+        user: str,
+        emoji: str,
+        ts: str,
+        *,
+        added: bool = True,
+        item: dict[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Add or remove a reaction as `user` on the message with timestamp `ts`."""
+        reacted_to = item or {"type": "message", "channel": str(self.room), "ts": ts}
+        reaction = Reaction(
+            reactor=TestOccupant(user, self.room),
+            reacted_to_owner=TestPerson(owner) if owner else None,
+            action=REACTION_ADDED if added else REACTION_REMOVED,
+            timestamp=ts,
+            reaction_name=emoji,
+            reacted_to=reacted_to,
+        )
+        self.testbot.bot.callback_reaction(reaction)

@@ -1,0 +1,72 @@
+"""Shared fixtures: the sandbox GitLab and a real Errbot running the plugins."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from errbot.backends.test import TestBot
+
+from sandbox.gitlab import GitLabSandbox
+from tests.chat import Chat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def gitlab_sandbox() -> Iterator[GitLabSandbox]:
+    server = GitLabSandbox()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot_config(gitlab_sandbox: GitLabSandbox, tmp_path: Path) -> dict[str, Any]:
+    """Errbot settings for a bot on the sandbox, with Slack's text conventions."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    return {
+        "GITLAB_URL": gitlab_sandbox.url,
+        "GITLAB_TOKEN": gitlab_sandbox.token,
+        "INCIDENT_SETTINGS": str(ROOT / "settings.example.toml"),
+        "INCIDENT_CHAT_MARKUP": "slack",
+        "BOT_EXTRA_STORAGE_PLUGINS_DIR": str(ROOT / "storage"),
+        "STORAGE": "SQLite",
+        "BOT_DATA_DIR": str(data_dir),
+    }
+
+
+BotFactory = Callable[[], TestBot]
+
+
+@pytest.fixture
+def start_bot(bot_config: dict[str, Any]) -> Iterator[BotFactory]:
+    """Return a function that starts the bot; a second call is a restart."""
+    running: list[TestBot] = []
+
+    def start() -> TestBot:
+        for bot in running:
+            if bot.bot_thread is not None:
+                bot.stop()
+        bot = TestBot(
+            extra_plugin_dir=str(ROOT / "plugins"),
+            loglevel=logging.INFO,
+            extra_config=dict(bot_config),
+        )
+        bot.start(timeout=10)
+        running.append(bot)
+        return bot
+
+    yield start
+    for bot in running:
+        if bot.bot_thread is not None:
+            bot.stop()
+
+
+@pytest.fixture
+def chat(start_bot: BotFactory) -> Chat:
+    return Chat(start_bot())

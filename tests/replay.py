@@ -1,0 +1,93 @@
+"""Replay a recorded incident channel, event by event, through the real bot.
+
+A replay file holds one JSON event per line: messages, commands and reactions
+in one incident channel, with their UTC times. The expected file next to it
+is the state the incident issue must end in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.chat import Chat
+
+REPLAYS = Path(__file__).resolve().parent / "replays"
+
+# Commands that other plugins answer; this suite checks only the incident
+# plugin, so these events are skipped and each skip is printed.
+OTHER_PLUGINS = {
+    "incident escalate": "escalation to a team is the escalation plugin's",
+    "pd ": "PagerDuty paging is the escalation plugin's",
+    "followup ": "follow-up commands are the follow-ups plugin's",
+}
+
+
+@dataclass
+class ReplayRun:
+    """What happened while a replay ran: replies per line and message stamps."""
+
+    name: str
+    events: list[dict[str, Any]]
+    expected: dict[str, Any]
+    ts_by_line: dict[int, str] = field(default_factory=dict)
+    replies: dict[int, str] = field(default_factory=dict)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def load(name: str) -> ReplayRun:
+    lines = (REPLAYS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    expected = json.loads((REPLAYS / f"{name}.expected.json").read_text("utf-8"))
+    return ReplayRun(name, events, expected)
+
+
+def skip_reason(event: dict[str, Any]) -> str | None:
+    if event["kind"] != "command":
+        return None
+    for prefix, reason in OTHER_PLUGINS.items():
+        if event["text"].startswith(prefix):
+            return reason
+    return None
+
+
+def play(
+    run: ReplayRun,
+    chat: Chat,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    after_event: Callable[[int], None] | None = None,
+) -> None:
+    """Feed events [start, stop) to the bot, waiting for each command's reply."""
+    end = len(run.events) if stop is None else stop
+    for line in range(start, end):
+        event = run.events[line]
+        chat.at(event["at"])
+        reason = skip_reason(event)
+        if reason is not None:
+            run.skipped.append((line, reason))
+            print(f"{run.name} line {line} skipped: {reason}: {event['text']}")
+            continue
+        if event["kind"] == "reaction":
+            target = run.ts_by_line[event["target"]]
+            chat.react(event["user"], event["emoji"], target)
+        elif event["kind"] == "command":
+            ts = _next_ts(chat, run, line)
+            run.replies[line] = chat.command(event["user"], event["text"], ts=ts)
+            run.ts_by_line[line] = ts
+        else:
+            ts = _next_ts(chat, run, line)
+            chat.send(event["user"], event["text"], ts=ts)
+            run.ts_by_line[line] = ts
+        if after_event is not None:
+            after_event(line)
+
+
+def _next_ts(chat: Chat, run: ReplayRun, line: int) -> str:
+    from tests.chat import slack_ts
+
+    return slack_ts(chat.now, line + 1)

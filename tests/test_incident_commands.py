@@ -1,0 +1,480 @@
+"""Incident commands through the real plugin, Errbot's test backend and the sandbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.gitlab import GitLabSandbox
+from tests.chat import Chat
+from tests.conftest import ROOT, BotFactory
+
+CHANNEL = "C0INC00042"
+
+
+def declare(chat: Chat, text: str = "S2 Checkout errors") -> str:
+    chat.at("2025-06-06T22:10:00Z")
+    reply = chat.command("alice", f"incident declare {text}")
+    assert "Declared" in reply, reply
+    return "infra/production#1"
+
+
+def only_issue(gitlab_sandbox: GitLabSandbox) -> dict[str, Any]:
+    return gitlab_sandbox.issue("infra/production", 1)
+
+
+def test_declare_creates_labelled_incident(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    reply = chat.command("alice", "incident declare S2 Checkout errors")
+
+    issue = only_issue(gitlab_sandbox)
+    assert issue["title"] == "Checkout errors"
+    assert issue["issue_type"] == "incident"
+    assert set(issue["labels"]) == {"Incident::Active", "severity::2"}
+    assert issue["web_url"] in reply
+    assert "infra/production#1" in reply
+
+
+def test_declare_without_severity_uses_default(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    chat.command("alice", "incident declare Search is slow")
+
+    assert "severity::3" in only_issue(gitlab_sandbox)["labels"]
+
+
+def test_declare_with_invalid_severity(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    reply = chat.command("alice", "incident declare S9 Checkout errors")
+
+    assert "Invalid severity 'S9'" in reply
+    assert "S1, S2, S3, S4" in reply
+    assert gitlab_sandbox.issues("infra/production") == []
+
+
+def test_declare_without_title(chat: Chat) -> None:
+    reply = chat.command("alice", "incident declare S2")
+
+    assert "needs a title" in reply
+
+
+def test_second_declare_in_same_channel(chat: Chat) -> None:
+    declare(chat)
+
+    reply = chat.command("bob", "incident declare S1 Another one")
+
+    assert "already belongs to infra/production#1" in reply
+
+
+def test_update_posts_note_and_status(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    chat.at("2025-06-07T00:20:00Z")
+
+    reply = chat.command("alice", "incident update Failover done, errors back to 0.2%")
+
+    issue = only_issue(gitlab_sandbox)
+    notes = [n["body"] for n in issue["notes"]]
+    assert len(notes) == 1
+    assert notes[0].startswith("**Status update** by alice — 2025-06-07 00:20 UTC")
+    assert "Failover done, errors back to 0.2%" in notes[0]
+    assert "Failover done, errors back to 0.2%" in issue["description"]
+    assert "Failover done" in reply
+
+
+def test_update_keeps_people_text_in_description(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    issue = only_issue(gitlab_sandbox)
+    gitlab_sandbox.edit_issue_directly(
+        "infra/production",
+        1,
+        description=issue["description"] + "\n\nRunbook: see wiki",
+    )
+
+    chat.command("alice", "incident update Rolling back")
+
+    description = only_issue(gitlab_sandbox)["description"]
+    assert "Runbook: see wiki" in description
+    assert "Rolling back" in description
+
+
+def test_command_outside_incident_channel(chat: Chat) -> None:
+    reply = chat.command("alice", "incident update hello")
+
+    assert "This channel has no incident" in reply
+    assert "incident status infra/production#12" in reply
+
+
+def test_command_names_incident_from_elsewhere(
+    chat: Chat, start_bot: BotFactory
+) -> None:
+    declare(chat)
+    other = Chat(chat.testbot, channel="C0OTHER0001")
+
+    reply = other.command("bob", "incident status infra/production#1")
+
+    assert "infra/production#1 — Checkout errors" in reply
+    assert "severity S2" in reply
+
+
+def test_unknown_subcommand(chat: Chat) -> None:
+    reply = chat.command("alice", "incident frobnicate now")
+
+    assert "Unknown command 'incident frobnicate'" in reply
+    assert "!incident update" in reply
+
+
+def test_field_label_replaces_old_value(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident field service Sidekiq")
+    reply = chat.command("alice", "incident field service Container Registry")
+
+    labels = only_issue(gitlab_sandbox)["labels"]
+    assert "Service::Container Registry" in labels
+    assert "Service::Sidekiq" not in labels
+    assert "was Sidekiq" in reply
+
+
+def test_field_with_choices(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    bad = chat.command("alice", "incident field root_cause Gremlins")
+    good = chat.command("alice", "incident field root_cause software-change")
+
+    assert "Invalid root_cause 'Gremlins'" in bad
+    assert "Software-Change" in bad
+    assert "RootCause::Software-Change" in only_issue(gitlab_sandbox)["labels"]
+    assert "now Software-Change" in good
+
+
+def test_field_unknown_name(chat: Chat) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", "incident field colour red")
+
+    assert "Unknown field 'colour'" in reply
+    assert "service" in reply
+
+
+def test_field_listing_puts_missing_first(chat: Chat) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", "incident field")
+
+    assert reply.index("Missing:") < reply.index("- service (required)")
+    assert reply.index("- service (required)") < reply.index("- impact")
+
+
+def test_confidential_field_sets_flag(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident field confidential true")
+    assert only_issue(gitlab_sandbox)["confidential"] is True
+
+    chat.command("alice", "incident field confidential false")
+    assert only_issue(gitlab_sandbox)["confidential"] is False
+
+    reply = chat.command("alice", "incident field confidential maybe")
+    assert "Invalid confidential 'maybe'" in reply
+
+
+def test_severity_change_swaps_label_on_free_tier(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat, "S3 Push mirrors failing")
+
+    reply = chat.command("alice", "incident field severity S2")
+
+    labels = only_issue(gitlab_sandbox)["labels"]
+    assert "severity::2" in labels
+    assert "severity::3" not in labels
+    assert "severity is now S2" in reply.replace(" of infra/production#1", "")
+
+
+def test_severity_change_on_premium_tier(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    gitlab_sandbox.tier = "premium"
+    declare(chat, "S3 Push mirrors failing")
+
+    chat.command("alice", "incident field severity 1")
+
+    labels = only_issue(gitlab_sandbox)["labels"]
+    assert [label for label in labels if label.startswith("severity::")] == [
+        "severity::1"
+    ]
+
+
+def test_summary_sections_and_show(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident summary impact Checkout failed for 5% of users")
+    bad = chat.command("alice", "incident summary effects none")
+    shown = chat.command("alice", "incident summary")
+
+    assert (
+        "Checkout failed for 5% of users" in only_issue(gitlab_sandbox)["description"]
+    )
+    assert "Unknown summary section 'effects'" in bad
+    assert "Impact: Checkout failed for 5% of users" in shown
+    assert "Causes: not written yet" in shown
+
+
+def test_impact_times(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    start = chat.command("alice", "incident impact start 2025-06-06T21:55:00Z")
+    bad_end = chat.command("alice", "incident impact end 2025-06-06T21:00:00Z")
+    hhmm = chat.command("alice", "incident impact end 22:05")
+    wrong = chat.command("alice", "incident impact end yesterday-ish")
+
+    assert "2025-06-06 21:55 UTC" in start
+    assert "cannot end before it started" in bad_end
+    assert "2025-06-06 22:05 UTC" in hhmm
+    assert "invalid time 'yesterday-ish'" in wrong.lower()
+    description = only_issue(gitlab_sandbox)["description"]
+    assert "**Customer impact start:** 2025-06-06 21:55 UTC" in description
+    assert "**Customer impact end:** 2025-06-06 22:05 UTC" in description
+
+
+def test_timeline_add_and_show(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    chat.command(
+        "alice", "incident timeline add 2025-06-06T21:40:00Z Deploy of v4.29.0"
+    )
+    chat.command("alice", "incident timeline add Rollback started")
+    shown = chat.command("alice", "incident timeline")
+
+    assert shown.index("Deploy of v4.29.0") < shown.index("Incident declared")
+    assert shown.index("Incident declared") < shown.index("Rollback started")
+    events = only_issue(gitlab_sandbox)["timeline_events"]
+    assert any(event["note"] == "Deploy of v4.29.0" for event in events)
+
+
+def test_roles_assign_and_list(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident role comms @erin")
+    bad = chat.command("alice", "incident role boss @erin")
+    roles = chat.command("bob", "incident roles")
+
+    assert "Unknown role 'boss'" in bad
+    assert "- lead: alice" in roles
+    assert "- comms: erin" in roles
+    assert "- imoc: nobody" in roles
+    assert "comms: erin" in only_issue(gitlab_sandbox)["description"]
+
+
+def test_list_shows_open_incidents(chat: Chat) -> None:
+    declare(chat)
+
+    reply = chat.command("bob", "incident list")
+
+    assert "infra/production#1 S2 active, lead alice" in reply
+
+
+def test_resolve_lists_what_is_missing(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    chat.command("alice", "incident field service Sidekiq")
+
+    reply = chat.command("alice", "incident resolve")
+
+    assert "cannot be resolved yet" in reply
+    for missing in (
+        "summary summary",
+        "impact start",
+        "impact end",
+        "field root_cause",
+    ):
+        assert missing in reply
+    assert "field service" not in reply
+    assert only_issue(gitlab_sandbox)["state"] == "opened"
+
+
+def test_resolve_force_records_it(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", "incident resolve --force")
+
+    issue = only_issue(gitlab_sandbox)
+    assert "resolved (forced)" in reply
+    assert issue["state"] == "closed"
+    assert "Incident::Resolved" in issue["labels"]
+    assert "Incident::Active" not in issue["labels"]
+    assert "forced; missing:" in issue["description"]
+
+
+def test_mitigate_then_resolve(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    declare(chat)
+    for command in (
+        "incident field service Sidekiq",
+        "incident field root_cause Config-Change",
+        "incident summary summary A bad config",
+        "incident summary impact Checkout errors",
+        "incident summary causes A typo",
+        "incident impact start 21:50",
+        "incident impact end 22:05",
+    ):
+        chat.command("alice", command)
+
+    mitigated = chat.command("alice", "incident mitigate")
+    labels = only_issue(gitlab_sandbox)["labels"]
+    again = chat.command("alice", "incident mitigate")
+    resolved = chat.command("alice", "incident resolve")
+
+    assert "is mitigated" in mitigated
+    assert "Incident::Mitigated" in labels
+    assert "Incident::Active" not in labels
+    assert "already mitigated" in again
+    assert "is resolved and its issue is closed" in resolved
+    assert only_issue(gitlab_sandbox)["state"] == "closed"
+
+
+def test_attach_existing_incident(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    gitlab_sandbox.create_issue_directly(
+        "infra/production",
+        title="Registry slow",
+        issue_type="incident",
+        labels=["severity::1", "Service::Registry"],
+    )
+    url = only_issue(gitlab_sandbox)["web_url"]
+
+    reply = chat.command("alice", f"incident attach {url}")
+    status = chat.command("alice", "incident status")
+
+    assert "now runs infra/production#1" in reply
+    assert "severity S1" in status
+    stored = chat.plugin.store.require("infra/production#1")
+    assert stored.fields["service"] == "Registry"
+
+
+def test_attach_rejects_plain_issue(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    gitlab_sandbox.create_issue_directly("infra/production", title="A bug")
+    url = only_issue(gitlab_sandbox)["web_url"]
+
+    reply = chat.command("alice", f"incident attach {url}")
+
+    assert "is an issue, not an incident" in reply
+
+
+def test_attach_broken_link(chat: Chat) -> None:
+    reply = chat.command("alice", "incident attach https://gitlab.example.invalid/x")
+
+    assert "https://gitlab.example.invalid/x" in reply
+
+
+def test_gitlab_500_leaves_store_unchanged(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    gitlab_sandbox.fail_next("PUT", r"/issues/\d+$", 500, times=20)
+
+    reply = chat.command("alice", "incident update Rolling back")
+
+    assert "500" in reply
+    assert "was not changed" in reply
+    stored = chat.plugin.store.require("infra/production#1")
+    assert stored.updates == []
+    assert only_issue(gitlab_sandbox)["notes"] == []
+
+    gitlab_sandbox.fail_next("PUT", r"/issues/\d+$", 500, times=0)
+    again = chat.command("alice", "incident update Rolling back")
+    assert "Status update for infra/production#1" in again
+    assert len(only_issue(gitlab_sandbox)["notes"]) == 1
+
+
+@pytest.fixture
+def slow_settings(tmp_path: Path) -> Path:
+    text = (ROOT / "settings.example.toml").read_text()
+    text = text.replace("request_timeout = 10", "request_timeout = 1")
+    text = text.replace("max_retries = 3", "max_retries = 1")
+    path = tmp_path / "slow.toml"
+    path.write_text(text)
+    return path
+
+
+def test_gitlab_timeout_names_the_wait(
+    bot_config: dict[str, Any],
+    slow_settings: Path,
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
+) -> None:
+    bot_config["INCIDENT_SETTINGS"] = str(slow_settings)
+    chat = Chat(start_bot())
+    declare(chat)
+    gitlab_sandbox.delay_next("POST", r"/notes$", 3.0, times=5)
+
+    reply = chat.command("alice", "incident update Rolling back")
+
+    assert "did not answer within 1" in reply
+    assert "was not changed" in reply
+    assert chat.plugin.store.require("infra/production#1").updates == []
+
+
+def test_update_reminder_follows_cadence(chat: Chat) -> None:
+    declare(chat)
+    plugin = chat.plugin
+
+    chat.now += timedelta(minutes=29)
+    plugin.run_reminders()
+    assert chat.no_reply()
+
+    chat.now += timedelta(minutes=2)
+    plugin.run_reminders()
+    reminder = chat.replies()
+    assert (
+        "alice: the last status update for infra/production#1 was 31 min ago"
+        in reminder
+    )
+    assert "every 30 min" in reminder
+
+    plugin.run_reminders()
+    assert chat.no_reply()
+
+    chat.command("alice", "incident update Still investigating")
+    chat.now += timedelta(minutes=29)
+    plugin.run_reminders()
+    assert chat.no_reply()
+
+    chat.command("alice", "incident mitigate")
+    chat.now += timedelta(hours=2)
+    plugin.run_reminders()
+    assert chat.no_reply()
+
+
+def test_reminder_survives_restart(start_bot: BotFactory) -> None:
+    chat = Chat(start_bot())
+    declare(chat, "S1 Everything is down")
+
+    restarted = Chat(start_bot())
+    restarted.at(chat.now + timedelta(minutes=40))
+    restarted.plugin.run_reminders()
+
+    reminder = restarted.replies()
+    assert "infra/production#1 was 40 min ago" in reminder
+    assert "every 15 min" in reminder
+
+
+def test_s4_has_no_reminder(chat: Chat) -> None:
+    declare(chat, "S4 Typo on status page")
+
+    chat.now += timedelta(days=1)
+    chat.plugin.run_reminders()
+
+    assert chat.no_reply()
