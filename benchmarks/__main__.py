@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import statistics
 import tempfile
@@ -27,6 +28,17 @@ from sandbox.gitlab import GitLabSandbox
 from tests.chat import Chat
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def timed(action: Callable[[], object], rounds: int) -> list[float]:
@@ -109,7 +121,7 @@ def main() -> None:
         sandbox.stop()
 
     print(
-        f"machine: {platform.machine()}, {platform.processor() or 'unknown cpu'}, "
+        f"machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, rounds: {options.rounds}"
     )
     print()
