@@ -1,8 +1,8 @@
 """Incident operations: what each incident command does to GitLab and the store.
 
-The order of work in every operation is the same: check the input, make the
+Every operation works in the same order. It checks the input, then makes the
 GitLab changes that can be repeated safely (description, labels) before the
-one that cannot (a new note), and store the result only when GitLab accepted
+one that cannot (a new note), and stores the result only when GitLab accepted
 everything. A failure on the way raises and leaves the stored incident as it
 was, so the same command can simply be run again.
 """
@@ -77,7 +77,15 @@ class Incidents:
 
     # Declare and attach
 
-    def declare(self, severity: str, title: str, channel: str, user: str) -> Incident:
+    def declare(
+        self,
+        severity: str,
+        title: str,
+        channel: str,
+        user: str,
+        *,
+        confidential: bool = False,
+    ) -> Incident:
         level = self._severity(severity)
         title = title.strip()
         if not title:
@@ -109,12 +117,17 @@ class Incidents:
             role_history=[("lead", user, now)],
             severity_history=[(level.name, now)],
             cadence_from=now,
+            confidential=confidential,
         )
         draft.add_timeline(
             TimelineEntry(now, f"Incident declared as {level.name}", user, "declared")
         )
         issue = self.gitlab.create_incident(
-            project, title, initial_description(draft, self.settings), labels
+            project,
+            title,
+            initial_description(draft, self.settings),
+            labels,
+            confidential=confidential,
         )
         incident = self._with_issue(draft, issue)
         self._timeline_event(incident, incident.timeline[0], (TAG_RESPONSE,))
@@ -511,7 +524,7 @@ class Incidents:
     ) -> None:
         """Mirror a timeline entry as a GitLab incident timeline event.
 
-        The description already holds the entry, so a GitLab that lacks
+        The description already contains the entry, so a GitLab that lacks
         timeline events (or refuses one) costs a log line, not the command.
         """
         if not self.settings.timeline_events:

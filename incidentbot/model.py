@@ -93,6 +93,10 @@ class Incident:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolve_forced: bool = False
+    # Lines of the description's follow-up and corrective-action sections,
+    # each a Markdown link to a GitLab issue, kept by the follow-ups plugin.
+    follow_ups: list[str] = field(default_factory=list)
+    corrective_actions: list[str] = field(default_factory=list)
     # Set when the status-update cadence clock starts again (reopen, attach).
     cadence_from: datetime | None = None
     # Where reminders go: the chat identifier of the channel, as text.

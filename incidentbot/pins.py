@@ -29,7 +29,7 @@ INTERNAL = "internal"
 
 @dataclass(frozen=True)
 class PinResult:
-    """What a reaction changed on GitLab: notes created and deleted."""
+    """Kinds of note a reaction created and deleted on GitLab."""
 
     created: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()

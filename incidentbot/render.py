@@ -24,6 +24,8 @@ def description_sections(incident: Incident, settings: Settings) -> dict[str, st
         "fields": _fields_section(incident, settings),
         "summary": _summary_section(incident),
         "timeline": _timeline_section(incident),
+        "corrective-actions": _list_section(incident.corrective_actions),
+        "follow-ups": _list_section(incident.follow_ups),
     }
 
 
@@ -85,6 +87,10 @@ def _timeline_section(incident: Incident) -> str:
         for entry in incident.timeline
     ]
     return "\n".join(lines)
+
+
+def _list_section(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def _time_or_unset(at: datetime | None) -> str:

@@ -2,15 +2,16 @@
 
 It sits on any mapping that persists its values, in the bot the Incident
 plugin's own Errbot storage. Commands, reaction callbacks and the reminder
-poller run on different threads, so every read-modify-write holds the
-incident's lock, and a change is written back only when the block that made
-it finishes without an exception: a failed GitLab call leaves the stored
+poller run on different threads, so every read-modify-write takes the
+incident's lock. A change is written back only when the block that made it
+finishes without an exception, so a failed GitLab call leaves the stored
 incident as it was.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ class IncidentStore:
     def get(self, ref: str) -> Incident | None:
         """Return a copy of the incident, or None. Changes go through edit()."""
         value = self._data.get(INCIDENT_PREFIX + ref)
-        return copy.deepcopy(value) if value is not None else None
+        return _with_defaults(copy.deepcopy(value)) if value is not None else None
 
     def require(self, ref: str) -> Incident:
         incident = self.get(ref)
@@ -141,6 +142,22 @@ class IncidentStore:
         for key in old:
             del self._data[key]
         return len(old)
+
+
+def _with_defaults(incident: Incident) -> Incident:
+    """Fill in fields that a newer version of the bot added since it was stored.
+
+    Unpickling restores only the attributes that were saved, so a field added
+    later would be missing on incidents stored before the upgrade.
+    """
+    for item in dataclasses.fields(incident):
+        if item.name in vars(incident):
+            continue
+        if item.default is not dataclasses.MISSING:
+            setattr(incident, item.name, item.default)
+        elif item.default_factory is not dataclasses.MISSING:
+            setattr(incident, item.name, item.default_factory())
+    return incident
 
 
 def _message_key(channel: str, ts: str) -> str:

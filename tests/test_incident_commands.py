@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from incidentbot.description import SECTION_ORDER, end_marker, start_marker
 from sandbox.gitlab import GitLabSandbox
 from tests.chat import Chat
 from tests.conftest import ROOT, BotFactory
@@ -37,6 +38,9 @@ def test_declare_creates_labelled_incident(
     assert set(issue["labels"]) == {"Incident::Active", "severity::2"}
     assert issue["web_url"] in reply
     assert "infra/production#1" in reply
+    for section in SECTION_ORDER:
+        assert start_marker(section) in issue["description"]
+        assert end_marker(section) in issue["description"]
 
 
 def test_declare_without_severity_uses_default(
@@ -478,3 +482,24 @@ def test_s4_has_no_reminder(chat: Chat) -> None:
     chat.plugin.run_reminders()
 
     assert chat.no_reply()
+
+
+def test_confidential_declare_hides_title(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    reply = chat.command("alice", "incident declare S1 --confidential Leaked API keys")
+    other = Chat(chat.testbot, channel="C0OTHER0001")
+
+    listing = other.command("bob", "incident list")
+    status = other.command("bob", "incident status infra/production#1")
+    own = chat.command("alice", "incident status")
+
+    issue = only_issue(gitlab_sandbox)
+    assert "Declared S1 incident" in reply
+    assert issue["confidential"] is True
+    assert issue["title"] == "Leaked API keys"
+    assert "Leaked API keys" not in listing
+    assert "infra/production#1 S1 active" in listing
+    assert "is confidential" in status
+    assert "Leaked API keys" not in status
+    assert "Leaked API keys" in own

@@ -140,3 +140,15 @@ def test_rebind_moves_the_channel() -> None:
 
     assert store.bound_ref("dm:alice") is None
     assert store.bound_ref("C0INC00042") == "sre/incidents#42"
+
+
+def test_incident_from_older_version_gets_defaults() -> None:
+    data: dict[str, Any] = {}
+    store = IncidentStore(data)
+    store.add(make_incident())
+    stored = data["incident/sre/incidents#42"]
+    del stored.__dict__["follow_ups"]
+
+    incident = store.require("sre/incidents#42")
+
+    assert incident.follow_ups == []

@@ -36,12 +36,12 @@ from incidentbot.times import format_age, parse_time
 
 log = logging.getLogger(__name__)
 
-# Slack retries an event for about five minutes; keep delivery records longer.
+# Slack retries an event for about five minutes, so delivery records outlive that.
 DELIVERY_MEMORY = timedelta(minutes=15)
 SLACK_MODES = ("slack", "slackv3")
 
 COMMANDS = (
-    "declare [S1-S4] <title>",
+    "declare [S1-S4] [--confidential] <title>",
     "attach <issue URL>",
     "update <text>",
     "field [<name> <value>]",
@@ -64,7 +64,7 @@ def utc_now() -> datetime:
 class Incident(BotPlugin):
     """Declare incidents and keep their GitLab issues true."""
 
-    # Tests replace this to move time; production uses the real clock.
+    # Tests replace this clock to move time. Production uses the real one.
     clock: Callable[[], datetime] = staticmethod(utc_now)
 
     def activate(self) -> None:
@@ -120,11 +120,15 @@ class Incident(BotPlugin):
     @botcmd
     def incident_declare(self, msg: Message, args: str) -> str:
         """Declare an incident: a GitLab incident issue, labelled with its severity.
-        Usage: `incident declare [S1-S4] <title>`. Example:
+        Usage: `incident declare [S1-S4] [--confidential] <title>`. Example:
         `incident declare S2 Checkout errors`"""
         return self._guard(lambda: self._declare(msg, self._text(args)))
 
     def _declare(self, msg: Message, text: str) -> str:
+        words = text.split()
+        confidential = "--confidential" in words
+        if confidential:
+            text = " ".join(word for word in words if word != "--confidential")
         first, rest = split_first(text)
         severity = self.settings.default_severity
         title = text
@@ -139,7 +143,9 @@ class Incident(BotPlugin):
                 ) from None
         user = self._person_name(msg.frm)
         channel, target = self._channel(msg)
-        incident = self.incidents.declare(severity, title, channel, user)
+        incident = self.incidents.declare(
+            severity, title, channel, user, confidential=confidential
+        )
         note = ""
         if self._bot.mode in SLACK_MODES:
             room = self._open_incident_room(incident.iid, msg)
@@ -186,10 +192,18 @@ class Incident(BotPlugin):
         incident = self.store.get(ref)
         if not channel or incident is None:
             return
-        text = (
-            f"{incident.severity} incident declared by {incident.declared_by}: "
-            f"{incident.title}\n{incident.web_url}"
-        )
+        if incident.confidential:
+            # The announcement channel is open to everyone, so a confidential
+            # incident is announced without its title.
+            text = (
+                f"A confidential {incident.severity} incident was declared by "
+                f"{incident.declared_by}: {incident.ref}"
+            )
+        else:
+            text = (
+                f"{incident.severity} incident declared by {incident.declared_by}: "
+                f"{incident.title}\n{incident.web_url}"
+            )
         self._say(channel, text)
 
     @botcmd
@@ -201,7 +215,7 @@ class Incident(BotPlugin):
     def _attach(self, msg: Message, text: str) -> str:
         url = strip_quotes(text.strip())
         if not url:
-            raise IncidentError("Give the issue's URL: `incident attach <issue URL>`.")
+            raise IncidentError("Missing issue URL: use `incident attach <issue URL>`.")
         channel, target = self._channel(msg)
         incident = self.incidents.attach(url, channel, self._person_name(msg.frm))
         with self.store.edit(incident.ref) as stored:
@@ -355,7 +369,7 @@ class Incident(BotPlugin):
 
     @botcmd
     def incident_roles(self, msg: Message, args: str) -> str:
-        """List who holds which role. Usage: `incident roles`."""
+        """List the incident's roles and who has each. Usage: `incident roles`."""
         return self._guard(lambda: self._roles(msg, self._text(args)))
 
     def _roles(self, msg: Message, text: str) -> str:
@@ -373,7 +387,14 @@ class Incident(BotPlugin):
 
     def _status(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
-        return status_card(self.store.require(ref), self._now())
+        incident = self.store.require(ref)
+        channel, _ = self._channel(msg)
+        if incident.confidential and channel != incident.channel:
+            raise IncidentError(
+                f"{ref} is confidential, so its status is shown only in its own "
+                "channel."
+            )
+        return status_card(incident, self._now())
 
     @botcmd
     def incident_list(self, msg: Message, args: str) -> str:
@@ -389,9 +410,10 @@ class Incident(BotPlugin):
         for incident in open_incidents:
             age = format_age(now - incident.declared_at)
             lead = incident.roles.get("lead", "nobody")
+            title = "(confidential)" if incident.confidential else incident.title
             lines.append(
                 f"- {incident.ref} {incident.severity} {incident.state}, lead {lead}, "
-                f"declared {age} ago: {incident.title}"
+                f"declared {age} ago: {title}"
             )
         return "\n".join(lines)
 
