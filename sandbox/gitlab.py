@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from sandbox import graphql
+from sandbox import graphql, web
 from sandbox.gitlab_store import (
     BOT_USER,
     DEFAULT_LABEL_COLOR,
@@ -417,6 +417,9 @@ class GitLabSandbox:
             self._stopped.wait(delay.seconds)
         if failure is not None:
             return failure.response()
+        page = web.ISSUE_PAGE.fullmatch(request.path)
+        if request.method.upper() == "GET" and page is not None:
+            return self._issue_page(page["project"], int(page["iid"]))
         if not self._authorized(request):
             if request.path == "/api/graphql":
                 return Response(401, {"errors": [{"message": "Invalid token"}]})
@@ -430,6 +433,17 @@ class GitLabSandbox:
             # A sandbox bug: respond as GitLab would and log the traceback.
             log.exception("sandbox failed on %s %s", request.method, request.path)
             return Response(500, {"message": "500 Internal Server Error"})
+
+    def _issue_page(self, project: str, iid: int) -> Response:
+        """Return the issue's page, which the sandbox shows without a token."""
+        with self._lock:
+            record = self._store.project_by_path(project)
+            issue = record.issues.get(iid) if record is not None else None
+            if issue is None:
+                return Response(404, "404 Not Found")
+            snapshot = issue.snapshot()
+        body = web.issue_page(snapshot)
+        return Response(200, body, content_type="text/html; charset=utf-8")
 
     def _authorized(self, request: Request) -> bool:
         token = request.headers.get("PRIVATE-TOKEN")

@@ -762,3 +762,19 @@ def test_sandbox_binds_loopback_by_default() -> None:
         assert sandbox.url.startswith("http://127.0.0.1:")
     finally:
         sandbox.stop()
+
+
+def test_issue_web_url_shows_page() -> None:
+    with GitLabSandbox() as server:
+        server.create_issue_directly(
+            "infra/production", title="Checkout <errors>", description="Rolling back"
+        )
+        issue = server.issue("infra/production", 1)
+
+        page = requests.get(issue["web_url"], timeout=5)
+        missing = requests.get(issue["web_url"] + "0", timeout=5)
+
+    assert page.status_code == 200
+    assert "Checkout &lt;errors&gt;" in page.text
+    assert "Rolling back" in page.text
+    assert missing.status_code == 404
