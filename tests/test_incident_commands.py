@@ -503,3 +503,27 @@ def test_confidential_declare_hides_title(
     assert "is confidential" in status
     assert "Leaked API keys" not in status
     assert "Leaked API keys" in own
+
+
+def test_other_plugin_reads_store(
+    bot_config: dict[str, Any], gitlab_sandbox: GitLabSandbox
+) -> None:
+    from errbot.backends.test import TestBot
+
+    bot = TestBot(
+        extra_plugin_dir=[
+            str(ROOT / "plugins"),
+            str(ROOT / "tests" / "plugins" / "peek"),
+        ],
+        extra_config=dict(bot_config),
+    )
+    bot.start(timeout=10)
+    try:
+        chat = Chat(bot)
+        declare(chat)
+
+        reply = chat.command("bob", "peek infra/production#1")
+    finally:
+        bot.stop()
+
+    assert reply == "Checkout errors, lead alice"
