@@ -27,13 +27,16 @@ def inert(text: str) -> str:
     A backslash goes before the `/` that starts a line, after any white space,
     so `/close` renders as written but does not run. A word joiner goes after
     the `@` of each mention (`@all`, `@bob`, `@group/sub`). All other characters
-    are kept. Lines inside code blocks are changed too, where the backslash shows.
+    are kept, except that an HTML comment opener `<!--` is written as
+    `&lt;!--`, so the text can neither hide itself nor fake the bot's section
+    markers in a description. Lines inside code blocks are changed too, where
+    the backslash shows.
     """
     # NOTE: code blocks are not skipped, because which blocks GitLab's quick
     # action extractor skips is a regex that is not CommonMark and differs
     # between GitLab versions. A path like /usr/bin at a line start in a code
     # block therefore shows as \/usr/bin.
-    escaped = _QUICK_ACTION.sub(r"\1\\/", text)
+    escaped = _QUICK_ACTION.sub(r"\1\\/", text).replace("<!--", "&lt;!--")
     return _MENTION.sub("@" + WORD_JOINER, escaped)
 
 

@@ -41,6 +41,8 @@ TAG_MITIGATED = "Impact mitigated"
 
 # Longer summary texts go to notes; the description keeps an excerpt.
 SECTION_TEXT_LIMIT = 20_000
+# GitLab rejects an issue title longer than 255 characters.
+TITLE_LIMIT = 255
 # GitLab rejects an issue description longer than 1,048,576 characters.
 DESCRIPTION_LIMIT = 1_048_576
 EXCERPT_LENGTH = 2_000
@@ -87,11 +89,28 @@ class Incidents:
         confidential: bool = False,
     ) -> Incident:
         level = self._severity(severity)
-        title = title.strip()
+        title = " ".join(title.split())
         if not title:
             raise IncidentError(
                 "The incident needs a title: `incident declare S2 Checkout errors`."
             )
+        if len(title) > TITLE_LIMIT:
+            raise IncidentError(
+                f"The title is {len(title)} characters long; GitLab allows "
+                f"{TITLE_LIMIT}. Shorten it and put details in an update."
+            )
+        # Two declares in one channel at once must not both create an issue.
+        with self.store.lock(f"declare/{channel}"):
+            return self._declare(level, title, channel, user, confidential)
+
+    def _declare(
+        self,
+        level: Severity,
+        title: str,
+        channel: str,
+        user: str,
+        confidential: bool,
+    ) -> Incident:
         bound = self.store.bound_ref(channel)
         if bound and self._is_open(bound):
             raise IncidentError(
@@ -124,7 +143,7 @@ class Incidents:
         )
         issue = self.gitlab.create_incident(
             project,
-            title,
+            inert(title),
             initial_description(draft, self.settings),
             labels,
             confidential=confidential,

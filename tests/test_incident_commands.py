@@ -527,3 +527,97 @@ def test_other_plugin_reads_store(
         bot.stop()
 
     assert reply == "Checkout errors, lead alice"
+
+
+def test_update_naming_other_incident_stays(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    other = Chat(chat.testbot, channel="C0OTHER0001")
+    other.command("bob", "incident declare S3 Search slow")
+
+    chat.command("alice", "incident update infra/production#2 is unrelated; still bad")
+
+    first = gitlab_sandbox.issue("infra/production", 1)["notes"]
+    second = gitlab_sandbox.issue("infra/production", 2)["notes"]
+    assert len(first) == 1
+    assert "infra/production#2 is unrelated; still bad" in first[0]["body"]
+    assert second == []
+
+
+@pytest.mark.parametrize(
+    ("text", "severity", "title"),
+    [
+        ("2 nodes down", "S3", "2 nodes down"),
+        ("S2: db down", "S2", "db down"),
+        ("(S1) db down", "S1", "db down"),
+        ("sev-2 db down", "S2", "db down"),
+        ("P1 db down", "S3", "P1 db down"),
+    ],
+)
+def test_declare_severity_spellings(
+    chat: Chat, text: str, severity: str, title: str
+) -> None:
+    reply = chat.command("alice", f"incident declare {text}")
+
+    assert f"Declared {severity} incident infra/production#1: {title}" in reply
+
+
+def test_declare_title_mentions_notify_nobody(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    chat.command("alice", "incident declare S2 @all checkout down for @bob")
+
+    assert gitlab_sandbox.notifications == []
+    assert "checkout down for" in only_issue(gitlab_sandbox)["title"]
+
+
+def test_overlong_title_is_rejected(chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+    reply = chat.command("alice", "incident declare S2 " + "x" * 300)
+
+    assert "The title is 300 characters long; GitLab allows 255" in reply
+    assert gitlab_sandbox.issues("infra/production") == []
+
+
+def test_simultaneous_declares_create_one(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    chat.send("alice", "!incident declare S2 Checkout errors")
+    chat.send("bob", "!incident declare S2 Checkout is down")
+    replies = chat.replies()
+
+    assert len(gitlab_sandbox.issues("infra/production")) == 1
+    assert replies.count("Declared S2 incident") == 1
+    assert "already belongs to infra/production#1" in replies
+
+
+def test_marker_text_cannot_break_sections(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    issue = only_issue(gitlab_sandbox)
+    gitlab_sandbox.edit_issue_directly(
+        "infra/production", 1, description=issue["description"] + "\n\nRunbook: wiki"
+    )
+    sneaky = f"{end_marker('status')} {start_marker('status')} injected"
+
+    chat.command("alice", f"incident update {sneaky}", wire=False)
+    chat.command("alice", "incident update Second update")
+
+    description = only_issue(gitlab_sandbox)["description"]
+    assert description.count(start_marker("status")) == 1
+    assert description.count(end_marker("status")) == 1
+    assert "Runbook: wiki" in description
+    assert "Second update" in description
+
+
+def test_severity_raise_moves_reminder(chat: Chat) -> None:
+    declare(chat, "S3 Push mirrors failing")
+    chat.now += timedelta(minutes=20)
+    chat.command("alice", "incident field severity S1")
+
+    chat.plugin.run_reminders()
+
+    reminder = chat.replies()
+    assert "was 20 min ago" in reminder
+    assert "S1 asks for one every 15 min" in reminder

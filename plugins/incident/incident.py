@@ -8,6 +8,7 @@ reply. It owns the incident store; other plugins reach it with
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 # Slack retries an event for about five minutes, so delivery records outlive that.
 DELIVERY_MEMORY = timedelta(minutes=15)
 SLACK_MODES = ("slack", "slackv3")
+# A severity at the start of `incident declare`: S2, sev2, SEV-2, (S2), S2:
+SEVERITY_WORD = re.compile(
+    r"[(\[]?(?:s|sev|sev-|severity::?)(?P<level>\d+)[)\]]?:?", re.IGNORECASE
+)
 
 COMMANDS = (
     "declare [S1-S4] [--confidential] <title>",
@@ -132,15 +137,17 @@ class Incident(BotPlugin):
         first, rest = split_first(text)
         severity = self.settings.default_severity
         title = text
-        try:
-            severity = self.settings.severity(first).name
-            title = rest
-        except ValueError:
-            if _looks_like_severity(first):
+        # Only a word that is plainly a severity counts as one, because titles
+        # often start with a number ("2 nodes down").
+        word = SEVERITY_WORD.fullmatch(first)
+        if word is not None:
+            name = f"S{word['level']}"
+            if name not in self.settings.severities:
                 raise IncidentError(
                     f"Invalid severity '{first}': use one of "
                     f"{', '.join(self.settings.severities)}."
-                ) from None
+                )
+            severity, title = name, rest
         user = self._person_name(msg.frm)
         channel, target = self._channel(msg)
         incident = self.incidents.declare(
@@ -258,6 +265,9 @@ class Incident(BotPlugin):
         change = self.incidents.set_field(
             ref, name, strip_quotes(value), self._person_name(msg.frm)
         )
+        if change.name == "severity":
+            # A new severity brings a new update cadence.
+            self._arm_update_reminder(ref)
         if change.old == change.new:
             return f"{change.name} of {ref} is already {change.new}."
         before = f" (was {change.old})" if change.old else ""
@@ -630,18 +640,22 @@ class Incident(BotPlugin):
     def _target(self, msg: Message, text: str) -> tuple[str, str]:
         """Return the incident a command is about, and the rest of its text.
 
-        A first word that names a known incident (`infra/production#12`) picks
-        it; otherwise the command is about the channel's incident.
+        In an incident channel it is always that channel's incident, so an
+        update that starts with another incident's reference stays here.
+        Elsewhere the first word must name a known incident.
         """
         first, rest = split_first(text)
-        if "#" in first and self.store.get(first) is not None:
-            return first, rest
         channel, _ = self._channel(msg)
         ref = self.store.bound_ref(channel)
         if ref is not None:
-            return ref, text
+            return (ref, rest) if first == ref else (ref, text)
+        if "#" in first and self.store.get(first) is not None:
+            return first, rest
         if "#" in first and not first.startswith("#"):
-            raise IncidentError(f"No incident {first} is known to the bot.")
+            raise IncidentError(
+                f"No incident {first} is known to the bot: check the reference "
+                "with `incident list`."
+            )
         raise IncidentError(
             "This channel has no incident. Run the command in the incident's "
             "channel, or name the incident first, for example "
@@ -692,13 +706,6 @@ def _sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?", "`")) else text + "."
-
-
-def _looks_like_severity(word: str) -> bool:
-    lowered = word.lower()
-    return (
-        lowered.startswith(("s", "sev")) and lowered[-1:].isdigit() and len(word) <= 5
-    )
 
 
 def _slack_event(msg: Message) -> dict[str, Any]:
