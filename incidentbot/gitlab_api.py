@@ -48,6 +48,15 @@ mutation CreateTimelineEvent($input: TimelineEventCreateInput!) {
 }
 """
 
+_TIMELINE_EVENT_DESTROY = """
+mutation DestroyTimelineEvent($input: TimelineEventDestroyInput!) {
+  timelineEventDestroy(input: $input) {
+    timelineEvent { id }
+    errors
+  }
+}
+"""
+
 # Description of the operation running on this thread, for retry log lines.
 _ACTION: contextvars.ContextVar[str] = contextvars.ContextVar(
     "gitlab_action", default="calling GitLab"
@@ -540,6 +549,55 @@ class GitLab:
             created = self._project(project).issues.create(data, **self._options)
         return self._issue(created.attributes)
 
+    def find_incident(
+        self, project: str | int, title: str, created_after: datetime
+    ) -> Issue | None:
+        """Return the newest incident with this exact title created since then.
+
+        After a create request timed out, this tells whether GitLab created
+        the issue anyway, so the bot can adopt it instead of making a second.
+        """
+        with self._calling(
+            f"looking for incident '{title}' in {self._describe(project)}"
+        ):
+            found = self._project(project).issues.list(
+                search=title,
+                issue_type="incident",
+                created_after=created_after.isoformat(),
+                order_by="created_at",
+                sort="desc",
+                per_page=20,
+                get_all=False,
+                **self._options,
+            )
+        for item in found:
+            if item.attributes.get("title") == title:
+                return self._issue(item.attributes)
+        return None
+
+    def find_note(self, project: str | int, iid: int, body: str) -> Note | None:
+        """Return the newest of the last 20 notes whose body is exactly `body`.
+
+        After a note request timed out, this tells whether GitLab created the
+        note anyway, so that running the command again makes no duplicate.
+        """
+        ref = self._ref(project, iid)
+        with self._calling(f"looking for a note on {ref}"):
+            issue = self._project(project).issues.get(iid, lazy=True)
+            found = issue.notes.list(
+                order_by="created_at",
+                sort="desc",
+                per_page=20,
+                get_all=False,
+                **self._options,
+            )
+        for item in found:
+            data = item.attributes
+            if data.get("body") == body and data.get("id") is not None:
+                internal = bool(data.get("internal", data.get("confidential", False)))
+                return Note(id=int(data["id"]), body=body, internal=internal)
+        return None
+
     def get_issue(self, project: str | int, iid: int) -> Issue:
         with self._calling(f"reading {self._ref(project, iid)}"):
             found = self._project(project).issues.get(iid, **self._options)
@@ -697,10 +755,30 @@ class GitLab:
                 },
                 **self._options,
             )
+        payload = self._graphql_payload(answer, "timelineEventCreate", action)
+        event = payload.get("timelineEvent")
+        return str(event["id"]) if event and event.get("id") else None
+
+    def delete_timeline_event(self, issue: Issue, event_id: str) -> None:
+        """Delete an incident timeline event (GraphQL timelineEventDestroy)."""
+        action = f"deleting a timeline event on {issue.ref}"
+        with self._calling(action):
+            answer = self._client.http_post(
+                f"{self.url}/api/graphql",
+                post_data={
+                    "query": _TIMELINE_EVENT_DESTROY,
+                    "variables": {"input": {"id": event_id}},
+                },
+                **self._options,
+            )
+        self._graphql_payload(answer, "timelineEventDestroy", action)
+
+    def _graphql_payload(self, answer: Any, name: str, action: str) -> dict[str, Any]:
+        """Return a mutation's payload, or raise GitLabError with its errors."""
         if not isinstance(answer, dict):
             raise GitLabError(action, 200, "the GraphQL response is not JSON")
         errors = [str(error.get("message")) for error in answer.get("errors") or ()]
-        payload = (answer.get("data") or {}).get("timelineEventCreate") or {}
+        payload = (answer.get("data") or {}).get(name) or {}
         errors += [str(error) for error in payload.get("errors") or ()]
         if errors:
             message = self._mask("; ".join(errors))
@@ -710,8 +788,7 @@ class GitLab:
                 message,
                 sentence=f"GitLab rejected the request ({message}) while {action}.",
             )
-        event = payload.get("timelineEvent")
-        return str(event["id"]) if event and event.get("id") else None
+        return dict(payload)
 
     # URLs
 

@@ -20,6 +20,9 @@ _QUICK_ACTION = re.compile(r"^([^\S\n]*)/", re.MULTILINE)
 # may start with a letter, digit, `_` or `.`.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9_.])")
 
+# A `<` that starts an HTML tag, closing tag, comment or declaration.
+_HTML_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
+
 
 def inert(text: str) -> str:
     """Make text inert in GitLab Markdown, so it runs no quick action and no mention.
@@ -27,17 +30,27 @@ def inert(text: str) -> str:
     A backslash goes before the `/` that starts a line, after any white space,
     so `/close` renders as written but does not run. A word joiner goes after
     the `@` of each mention (`@all`, `@bob`, `@group/sub`). All other characters
-    are kept, except that an HTML comment opener `<!--` is written as
-    `&lt;!--`, so the text can neither hide itself nor fake the bot's section
-    markers in a description. Lines inside code blocks are changed too, where
-    the backslash shows.
+    are kept, except that a `<` that would open an HTML tag or comment (`<b>`,
+    `</x>`, `<!--`, `<!channel>`) is written as `&lt;`: GitLab's sanitizer
+    would drop the tag, and a comment could hide text or fake the bot's
+    section markers. Lines inside code blocks are changed too, where the
+    backslash shows.
     """
     # NOTE: code blocks are not skipped, because which blocks GitLab's quick
     # action extractor skips is a regex that is not CommonMark and differs
     # between GitLab versions. A path like /usr/bin at a line start in a code
     # block therefore shows as \/usr/bin.
-    escaped = _QUICK_ACTION.sub(r"\1\\/", text).replace("<!--", "&lt;!--")
-    return _MENTION.sub("@" + WORD_JOINER, escaped)
+    escaped = _QUICK_ACTION.sub(r"\1\\/", text)
+    escaped = _HTML_OPENER.sub("&lt;", escaped)
+    return defuse_mentions(escaped)
+
+
+def defuse_mentions(text: str) -> str:
+    """Put a word joiner after the `@` of each mention, so nobody is notified.
+
+    Issue titles need only this, since GitLab runs no quick actions in them.
+    """
+    return _MENTION.sub("@" + WORD_JOINER, text)
 
 
 def quote(text: str) -> str:

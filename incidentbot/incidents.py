@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from incidentbot.chunks import split_for_gitlab
 from incidentbot.description import replace_sections
-from incidentbot.gitlab_api import GitLab, Issue
-from incidentbot.gitlab_text import inert, status_note
+from incidentbot.gitlab_api import GitLab, GitLabError, Issue, Note
+from incidentbot.gitlab_text import defuse_mentions, inert, status_note
 from incidentbot.model import (
     ROLES,
     SUMMARY_SECTIONS,
@@ -32,6 +32,10 @@ from incidentbot.store import IncidentStore
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+# How far GitLab's clock may be behind the bot's when looking for an issue
+# that a timed-out request created.
+CLOCK_SKEW = timedelta(minutes=10)
 
 # Tags GitLab predefines for incident timeline events.
 TAG_START = "Start time"
@@ -141,18 +145,36 @@ class Incidents:
         draft.add_timeline(
             TimelineEntry(now, f"Incident declared as {level.name}", user, "declared")
         )
-        issue = self.gitlab.create_incident(
-            project,
-            inert(title),
-            initial_description(draft, self.settings),
-            labels,
-            confidential=confidential,
-        )
+        issue = self._create_issue(draft, labels)
         incident = self._with_issue(draft, issue)
         self._timeline_event(incident, incident.timeline[0], (TAG_RESPONSE,))
         self.store.add(incident)
         log.info("declared %s (%s) in channel %s", incident.ref, level.name, channel)
         return incident
+
+    def _create_issue(self, draft: Incident, labels: Sequence[str]) -> Issue:
+        """Create the incident issue, or adopt it if a timed-out request made it."""
+        title = defuse_mentions(draft.title)
+        try:
+            return self.gitlab.create_incident(
+                draft.project,
+                title,
+                initial_description(draft, self.settings),
+                labels,
+                confidential=draft.confidential,
+            )
+        except GitLabError as error:
+            if error.status is not None:
+                raise
+            since = draft.declared_at - CLOCK_SKEW
+            found = self.gitlab.find_incident(draft.project, title, since)
+            if found is None or self.store.get(found.ref) is not None:
+                raise
+            log.warning(
+                "creating the incident timed out, but GitLab made %s; adopting it",
+                found.ref,
+            )
+            return found
 
     def attach(self, url: str, channel: str, user: str) -> Incident:
         try:
@@ -215,8 +237,11 @@ class Incidents:
             update = StatusUpdate(now, user, text, None)
             incident.updates.append(update)
             self._sync_description(incident)
-            note = self.gitlab.add_note(
-                incident.project, incident.iid, status_note(user, now, text)
+            note = post_note(
+                self.gitlab,
+                incident.project,
+                incident.iid,
+                status_note(user, now, text),
             )
             update.note_id = note.id
         return incident
@@ -319,9 +344,11 @@ class Incidents:
             )
         text = text.strip()
         with self.store.edit(ref) as incident:
+            old_notes = incident.summary_notes.pop(section, [])
             if len(text) <= SECTION_TEXT_LIMIT:
                 incident.summary[section] = text
                 self._sync_description(incident)
+                self._delete_notes(incident, old_notes)
                 return incident
             # GitLab caps descriptions at about a million characters, so a very
             # long text (a pasted table) goes to numbered notes instead.
@@ -331,9 +358,18 @@ class Incidents:
                 + f" … (the full text is in {len(parts)} notes on this issue)"
             )
             self._sync_description(incident)
+            self._delete_notes(incident, old_notes)
+            posted = incident.summary_notes.setdefault(section, [])
             for part in parts:
-                self.gitlab.add_note(incident.project, incident.iid, part)
+                note = post_note(self.gitlab, incident.project, incident.iid, part)
+                if note.id is not None:
+                    posted.append(note.id)
         return incident
+
+    def _delete_notes(self, incident: Incident, note_ids: Sequence[int]) -> None:
+        """Delete notes that held an earlier version of a long summary section."""
+        for note_id in note_ids:
+            self.gitlab.delete_note(incident.project, incident.iid, note_id)
 
     def set_impact(self, ref: str, edge: str, at: datetime, user: str) -> Incident:
         with self.store.edit(ref) as incident:
@@ -354,10 +390,13 @@ class Incidents:
                 incident.impact_end = at
                 text, tag = "Customer impact ended", TAG_END
             kind = f"impact_{edge}"
+            replaced = [e for e in incident.timeline if e.kind == kind]
             incident.timeline = [e for e in incident.timeline if e.kind != kind]
             entry = TimelineEntry(at, text, user, kind)
             incident.add_timeline(entry)
             self._sync_description(incident)
+            for old in replaced:
+                self._delete_timeline_event(incident, old)
             self._timeline_event(incident, entry, (tag,))
         return incident
 
@@ -385,8 +424,11 @@ class Incidents:
                 f"Unknown role '{role}': use one of {', '.join(ROLES)}."
             )
         person = person.strip().lstrip("@")
-        if not person:
-            raise IncidentError(f"Name the person: `incident role {role} @name`.")
+        if not person or len(person.split()) != 1:
+            raise IncidentError(
+                f"Invalid person '{person}': name one person, "
+                f"`incident role {role} @name`."
+            )
         with self.store.edit(ref) as incident:
             if incident.roles.get(role) == person:
                 return incident
@@ -412,7 +454,7 @@ class Incidents:
             incident.add_timeline(entry)
             label = self.settings.state_labels["mitigated"]
             self._ensure_labels(incident.project, [label])
-            self._sync_description(incident, add_labels=[label])
+            self._sync_description(incident, add_labels=[label], reject_closed=True)
             self._timeline_event(incident, entry, (TAG_MITIGATED,))
         return incident
 
@@ -461,6 +503,28 @@ class Incidents:
 
     # Reminders
 
+    def closed_outside(self, ref: str) -> bool:
+        """Record it if someone closed the issue on GitLab, and return whether so.
+
+        The incident counts as resolved from then on, which stops its status
+        reminders; the issue itself is left as people left it.
+        """
+        incident = self.store.require(ref)
+        if incident.state == "resolved":
+            return False
+        issue = self.gitlab.get_issue(incident.project, incident.iid)
+        if issue.state != "closed":
+            return False
+        with self.store.edit(ref) as stored:
+            now = self.clock()
+            stored.state = "resolved"
+            stored.resolved_at = now
+            stored.resolved_by = "GitLab"
+            stored.add_timeline(
+                TimelineEntry(now, "Issue closed on GitLab", "GitLab", "resolved")
+            )
+        return True
+
     def update_due(self, incident: Incident) -> datetime | None:
         """Return when the next status update is due, or None if none is."""
         if incident.state != "active":
@@ -503,6 +567,7 @@ class Incidents:
         *,
         add_labels: Sequence[str] = (),
         state_event: str | None = None,
+        reject_closed: bool = False,
     ) -> Issue:
         """Rewrite the bot's sections, and set state labels, in one edit.
 
@@ -511,6 +576,11 @@ class Incidents:
         are removed, since GitLab Free keeps both.
         """
         issue = self.gitlab.get_issue(incident.project, incident.iid)
+        if reject_closed and issue.state == "closed":
+            raise IncidentError(
+                f"{incident.ref} was closed on GitLab. Reopen it there to go on, "
+                "or run `incident resolve` to record how it ended."
+            )
         description = replace_sections(
             issue.description, description_sections(incident, self.settings)
         )
@@ -548,28 +618,29 @@ class Incidents:
         """
         if not self.settings.timeline_events:
             return
-        from incidentbot.gitlab_api import GitLabError
-
-        issue = Issue(
-            project_id=0,
-            project_path=incident.project,
-            iid=incident.iid,
-            global_id=incident.global_id,
-            web_url=incident.web_url,
-            title=incident.title,
-            description="",
-            labels=(),
-            state="opened",
-            confidential=incident.confidential,
-            issue_type="incident",
-            moved_to_id=None,
-        )
+        issue = _issue_of(incident)
         try:
             entry.gitlab_event_id = self.gitlab.create_timeline_event(
                 issue, inert(entry.text), entry.at, tags
             )
         except GitLabError as error:
             log.warning("timeline event for %s not created: %s", incident.ref, error)
+
+    def _delete_timeline_event(self, incident: Incident, entry: TimelineEntry) -> None:
+        """Delete the GitLab timeline event of an entry that was replaced."""
+        if not entry.gitlab_event_id:
+            return
+        try:
+            self.gitlab.delete_timeline_event(
+                _issue_of(incident), entry.gitlab_event_id
+            )
+        except GitLabError as error:
+            log.warning(
+                "old timeline event %s on %s not deleted: %s",
+                entry.gitlab_event_id,
+                incident.ref,
+                error,
+            )
 
     def _with_issue(self, draft: Incident, issue: Issue) -> Incident:
         draft.project = issue.project_path
@@ -592,6 +663,24 @@ class Incidents:
             if self.settings.state_labels[state] in issue.labels:
                 return state
         return "active"
+
+
+def _issue_of(incident: Incident) -> Issue:
+    """Return the incident's issue as far as the store knows it, for GraphQL calls."""
+    return Issue(
+        project_id=0,
+        project_path=incident.project,
+        iid=incident.iid,
+        global_id=incident.global_id,
+        web_url=incident.web_url,
+        title=incident.title,
+        description="",
+        labels=(),
+        state="opened",
+        confidential=incident.confidential,
+        issue_type="incident",
+        moved_to_id=None,
+    )
 
 
 def _same_scope(current: Sequence[str], added: Sequence[str]) -> list[str]:
@@ -628,6 +717,32 @@ def _parse_bool(value: str) -> bool | None:
     if lowered in ("false", "no", "off", "0"):
         return False
     return None
+
+
+def post_note(
+    gitlab: GitLab, project: str, iid: int, body: str, *, internal: bool = False
+) -> Note:
+    """Post a note once, even when GitLab's answer to the request is lost.
+
+    A request that timed out may still have created the note, so before the
+    error reaches the person (who would run the command again) the last
+    notes are searched for this exact body.
+    """
+    try:
+        return gitlab.add_note(project, iid, body, internal=internal)
+    except GitLabError as error:
+        if error.status is not None:
+            raise
+        found = gitlab.find_note(project, iid, body)
+        if found is None:
+            raise
+        log.warning(
+            "posting a note on %s#%d timed out, but GitLab made note %s",
+            project,
+            iid,
+            found.id,
+        )
+        return found
 
 
 def _check_length(what: str, text: str) -> None:

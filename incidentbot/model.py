@@ -84,6 +84,8 @@ class Incident:
     severity_history: list[tuple[str, datetime]] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
     summary: dict[str, str] = field(default_factory=dict)
+    # Notes that carry a summary section too long for the description.
+    summary_notes: dict[str, list[int]] = field(default_factory=dict)
     impact_start: datetime | None = None
     impact_end: datetime | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)

@@ -3,9 +3,10 @@
 A reaction named in the settings as public (`pushpin` by default) copies the
 message as a public note, one named as internal (`star`) as an internal note.
 Each message gets at most one note of each kind however many people react and
-however often the event arrives. An internal copy is not made while a public
-one exists, because the text is public already. Removing the last reaction of
-a kind deletes the bot's note of that kind.
+however often the event arrives, and at most one note in all: a public copy
+replaces an internal one, since the text is then public anyway. Removing the
+last reaction of a kind deletes the bot's note of that kind, and an internal
+copy comes back if the message still has internal reactions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from incidentbot.gitlab_api import GitLab
 from incidentbot.gitlab_text import pinned_note
-from incidentbot.incidents import IncidentError
+from incidentbot.incidents import IncidentError, post_note
 from incidentbot.model import ChatMessage, Incident, Pin
 from incidentbot.settings import Settings
 from incidentbot.slack_text import base_reaction
@@ -99,9 +100,7 @@ class Pins:
         self, incident: Incident, pin: Pin, message: ChatMessage | None
     ) -> PinResult:
         want_public = bool(pin.public_by)
-        want_internal = bool(pin.internal_by) and (
-            pin.internal_note_id is not None or not want_public
-        )
+        want_internal = bool(pin.internal_by) and not want_public
         created: list[str] = []
         deleted: list[str] = []
 
@@ -129,9 +128,10 @@ class Pins:
     ) -> int | None:
         if message is None:
             raise IncidentError(
-                "The bot has no copy of that message (it was posted before the "
-                "bot joined, or on another backend), so it cannot be copied to "
-                f"{incident.ref}. Paste it with `incident timeline add <text>`."
+                "The bot has no copy of that message (the bot's own messages "
+                "and messages from before the bot joined are not kept), so it "
+                f"cannot be copied to {incident.ref}. Add it with "
+                "`incident timeline add <text>` instead."
             )
         try:
             body = pinned_note(
@@ -145,8 +145,8 @@ class Pins:
             raise IncidentError(
                 f"Nothing to copy to {incident.ref}: {error}."
             ) from error
-        note = self.gitlab.add_note(
-            incident.project, incident.iid, body, internal=internal
+        note = post_note(
+            self.gitlab, incident.project, incident.iid, body, internal=internal
         )
         log.info(
             "copied message %s to %s as a %s note %s",

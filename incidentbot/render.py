@@ -129,7 +129,7 @@ def summary_text(incident: Incident) -> str:
         lines.append(f"{section.capitalize()}: {text}")
     start = _time_or_none(incident.impact_start)
     end = _time_or_none(incident.impact_end)
-    lines.append(f"Customer impact: {start} to {end}")
+    lines.append(f"Customer impact start: {start}, end: {end}")
     pinned = sorted(
         (pin for pin in incident.pins.values() if pin.public_note_id),
         key=lambda pin: float(pin.ts) if _is_number(pin.ts) else 0.0,

@@ -206,6 +206,13 @@ class Store:
             return self.projects.get(int(key))
         return self.project_by_path(key)
 
+    def all_issues(self) -> list[IssueRecord]:
+        return [
+            issue
+            for project in self.projects.values()
+            for issue in project.issues.values()
+        ]
+
     def issue_by_global_id(self, global_id: int) -> IssueRecord | None:
         for project in self.projects.values():
             for issue in project.issues.values():

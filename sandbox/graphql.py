@@ -3,9 +3,10 @@
 It parses one operation (query or mutation) with arguments, variables and
 nested selections, which is what clients send for single mutations.
 Fragments and directives are not supported. The root fields are the
-mutation ``timelineEventCreate`` and the query ``currentUser``. Errors come
-back with HTTP 200, as GitLab sends them: GraphQL errors in ``errors`` at
-the top level, and a mutation's own errors in its payload's ``errors`` list.
+mutations ``timelineEventCreate`` and ``timelineEventDestroy`` and the query
+``currentUser``. Errors come back with HTTP 200, as GitLab sends them:
+GraphQL errors in ``errors`` at the top level, and a mutation's own errors in
+its payload's ``errors`` list.
 """
 
 from __future__ import annotations
@@ -298,6 +299,27 @@ def _timeline_event_create(arguments: dict[str, Any], store: Store) -> dict[str,
     }
 
 
+def _timeline_event_destroy(arguments: dict[str, Any], store: Store) -> dict[str, Any]:
+    data = arguments.get("input")
+    if not isinstance(data, dict) or data.get("id") is None:
+        raise GraphQLError(
+            "Argument 'id' on InputObject 'TimelineEventDestroyInput' is required. "
+            "Expected type IncidentManagementTimelineEventID!"
+        )
+    event_id = str(data["id"])
+    for issue in store.all_issues():
+        for event in issue.timeline_events:
+            if event["id"] == event_id:
+                issue.timeline_events.remove(event)
+                issue.touch()
+                return {
+                    "timelineEvent": _timeline_event_type(event),
+                    "errors": [],
+                    "clientMutationId": None,
+                }
+    raise GraphQLError(_NOT_FOUND)
+
+
 def _timeline_event_type(event: dict[str, Any]) -> dict[str, Any]:
     """Return a stored event shaped as GitLab's TimelineEventType."""
     shaped = {key: value for key, value in event.items() if key != "tags"}
@@ -324,7 +346,11 @@ def _current_user(arguments: dict[str, Any], store: Store) -> dict[str, Any]:
 _Resolver = Callable[[dict[str, Any], Store], dict[str, Any]]
 _ROOT_FIELDS: dict[str, dict[str, tuple[_Resolver, str]]] = {
     "mutation": {
-        "timelineEventCreate": (_timeline_event_create, "TimelineEventCreatePayload")
+        "timelineEventCreate": (_timeline_event_create, "TimelineEventCreatePayload"),
+        "timelineEventDestroy": (
+            _timeline_event_destroy,
+            "TimelineEventDestroyPayload",
+        ),
     },
     "query": {"currentUser": (_current_user, "CurrentUser")},
 }

@@ -479,3 +479,21 @@ def _drain(chat: Chat, parts: list[str]) -> list[str]:
             parts.append(chat.testbot.pop_message(timeout=0.5))
         except Empty:
             return parts
+
+
+def test_pushpin_after_star_replaces_internal(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    ts = chat.send("carol", "failover done")
+
+    chat.react("alice", "star", ts)
+    assert len(notes(gitlab_sandbox, internal=True)) == 1
+
+    chat.react("bob", "pushpin", ts)
+    assert notes(gitlab_sandbox, internal=True) == []
+    assert len(notes(gitlab_sandbox, internal=False)) == 1
+
+    chat.react("bob", "pushpin", ts, added=False)
+    assert notes(gitlab_sandbox, internal=False) == []
+    assert len(notes(gitlab_sandbox, internal=True)) == 1

@@ -245,6 +245,41 @@ def test_timeline_event_created(gitlab: GitLab, gitlab_sandbox: GitLabSandbox) -
     assert events[0]["tags"] == ["Start time"]
 
 
+def test_timeline_event_deleted(gitlab: GitLab, gitlab_sandbox: GitLabSandbox) -> None:
+    issue = declare(gitlab)
+    event_id = gitlab.create_timeline_event(issue, "Wrong start", datetime.now(UTC))
+    assert event_id is not None
+
+    gitlab.delete_timeline_event(issue, event_id)
+
+    assert gitlab_sandbox.issue(PROJECT, 1)["timeline_events"] == []
+    with pytest.raises(GitLabError) as caught:
+        gitlab.delete_timeline_event(issue, event_id)
+    assert "deleting a timeline event on infra/production#1" in str(caught.value)
+
+
+def test_note_found_by_body(gitlab: GitLab) -> None:
+    declare(gitlab)
+    gitlab.add_note(PROJECT, 1, "first")
+    posted = gitlab.add_note(PROJECT, 1, "second", internal=True)
+
+    found = gitlab.find_note(PROJECT, 1, "second")
+
+    assert found == posted
+    assert gitlab.find_note(PROJECT, 1, "third") is None
+
+
+def test_incident_found_by_title(gitlab: GitLab) -> None:
+    issue = declare(gitlab)
+    since = datetime.now(UTC) - timedelta(minutes=10)
+
+    found = gitlab.find_incident(PROJECT, issue.title, since)
+
+    assert found is not None
+    assert found.ref == issue.ref
+    assert gitlab.find_incident(PROJECT, issue.title + " two", since) is None
+
+
 def test_timeline_event_long_note_cut(
     gitlab: GitLab, gitlab_sandbox: GitLabSandbox
 ) -> None:

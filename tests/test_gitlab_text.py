@@ -47,9 +47,17 @@ def test_inert_mentions(text: str, expected: str) -> None:
 
 
 def test_inert_keeps_other_characters() -> None:
-    text = "p95 > 2s & climbing <b>not bold</b> *stars* `code` #123 ~label"
+    text = "p95 > 2s & climbing; < 5% *stars* `code` #123 ~label"
 
     assert inert(text) == text
+
+
+def test_inert_escapes_html_openers() -> None:
+    text = "<b>not bold</b> <!channel> <!-- hidden --> a<b"
+
+    assert inert(text) == (
+        "&lt;b>not bold&lt;/b> &lt;!channel> &lt;!-- hidden --> a&lt;b"
+    )
 
 
 def test_inert_twice_same_as_once() -> None:

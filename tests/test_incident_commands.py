@@ -392,7 +392,7 @@ def test_gitlab_500_leaves_store_unchanged(
     reply = chat.command("alice", "incident update Rolling back")
 
     assert "500" in reply
-    assert "was not changed" in reply
+    assert "The bot recorded nothing; run the command again once GitLab" in reply
     stored = chat.plugin.store.require("infra/production#1")
     assert stored.updates == []
     assert only_issue(gitlab_sandbox)["notes"] == []
@@ -427,7 +427,7 @@ def test_gitlab_timeout_names_the_wait(
     reply = chat.command("alice", "incident update Rolling back")
 
     assert "did not answer within 1" in reply
-    assert "was not changed" in reply
+    assert "look at the issue before running the command again" in reply
     assert chat.plugin.store.require("infra/production#1").updates == []
 
 
@@ -492,6 +492,11 @@ def test_confidential_declare_hides_title(
 
     listing = other.command("bob", "incident list")
     status = other.command("bob", "incident status infra/production#1")
+    elsewhere = [
+        other.command("bob", f"incident {command} infra/production#1")
+        for command in ("summary", "timeline", "field", "roles")
+    ]
+    elsewhere.append(other.command("bob", "incident update infra/production#1 leak"))
     own = chat.command("alice", "incident status")
 
     issue = only_issue(gitlab_sandbox)
@@ -502,6 +507,9 @@ def test_confidential_declare_hides_title(
     assert "infra/production#1 S1 active" in listing
     assert "is confidential" in status
     assert "Leaked API keys" not in status
+    for reply in elsewhere:
+        assert "is confidential, so commands about it work only in its own" in reply
+    assert issue["notes"] == []
     assert "Leaked API keys" in own
 
 
@@ -529,20 +537,35 @@ def test_other_plugin_reads_store(
     assert reply == "Checkout errors, lead alice"
 
 
-def test_update_naming_other_incident_stays(
+def test_command_naming_other_incident_rejected(
     chat: Chat, gitlab_sandbox: GitLabSandbox
 ) -> None:
     declare(chat)
     other = Chat(chat.testbot, channel="C0OTHER0001")
     other.command("bob", "incident declare S3 Search slow")
 
-    chat.command("alice", "incident update infra/production#2 is unrelated; still bad")
+    update = chat.command("alice", "incident update infra/production#2 is unrelated")
+    mitigate = chat.command("alice", "incident mitigate infra/production#2")
+    own = chat.command("alice", "incident status infra/production#1")
 
-    first = gitlab_sandbox.issue("infra/production", 1)["notes"]
-    second = gitlab_sandbox.issue("infra/production", 2)["notes"]
-    assert len(first) == 1
-    assert "infra/production#2 is unrelated; still bad" in first[0]["body"]
-    assert second == []
+    assert "This channel runs infra/production#1, not infra/production#2" in update
+    assert "This channel runs infra/production#1" in mitigate
+    assert "infra/production#1 — Checkout errors" in own
+    for iid in (1, 2):
+        issue = gitlab_sandbox.issue("infra/production", iid)
+        assert issue["notes"] == []
+        assert "Incident::Active" in issue["labels"]
+
+
+def test_update_naming_unknown_issue_is_text(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident update product/backend#24206 is the cause")
+
+    notes = only_issue(gitlab_sandbox)["notes"]
+    assert "product/backend#24206 is the cause" in notes[0]["body"]
 
 
 @pytest.mark.parametrize(
@@ -621,3 +644,147 @@ def test_severity_raise_moves_reminder(chat: Chat) -> None:
     reminder = chat.replies()
     assert "was 20 min ago" in reminder
     assert "S1 asks for one every 15 min" in reminder
+
+
+def test_timed_out_note_found_afterwards(
+    bot_config: dict[str, Any],
+    slow_settings: Path,
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
+) -> None:
+    bot_config["INCIDENT_SETTINGS"] = str(slow_settings)
+    chat = Chat(start_bot())
+    declare(chat)
+    # The note lands after the bot gave up waiting, but before it looks.
+    gitlab_sandbox.delay_next("POST", r"/notes$", 1.5)
+    gitlab_sandbox.delay_next("GET", r"/notes$", 1.0)
+
+    reply = chat.command("alice", "incident update Rolling back")
+
+    assert "Status update for infra/production#1" in reply
+    assert len(only_issue(gitlab_sandbox)["notes"]) == 1
+    assert len(chat.plugin.store.require("infra/production#1").updates) == 1
+
+
+def test_timed_out_declare_adopts_issue(
+    bot_config: dict[str, Any],
+    slow_settings: Path,
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
+) -> None:
+    bot_config["INCIDENT_SETTINGS"] = str(slow_settings)
+    chat = Chat(start_bot())
+    gitlab_sandbox.delay_next("POST", r"/issues$", 1.5)
+    gitlab_sandbox.delay_next("GET", r"/issues$", 1.0)
+
+    reply = chat.command("alice", "incident declare S2 Checkout errors")
+
+    assert "Declared S2 incident infra/production#1" in reply
+    assert len(gitlab_sandbox.issues("infra/production")) == 1
+
+
+def test_rejected_value_gets_no_retry_advice(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    gitlab_sandbox.fail_next(
+        "PUT", r"/issues/\d+$", 400, body={"message": {"labels": ["is invalid"]}}
+    )
+
+    reply = chat.command("alice", "incident field service Sidekiq")
+
+    assert "400" in reply
+    assert "Check the values in the command" in reply
+    assert "run the command again once" not in reply
+
+
+@pytest.mark.parametrize(
+    ("text", "stamp", "entry"),
+    [
+        ("Now we know the cause", "2025-06-06 22:10 UTC", "Now we know the cause"),
+        ("21:40 deploy started", "2025-06-06 21:40 UTC", "deploy started"),
+        ("2025-06-06 21:05 deploy", "2025-06-06 21:05 UTC", "deploy"),
+        ("2025-06-06T20:55:00Z page sent", "2025-06-06 20:55 UTC", "page sent"),
+    ],
+)
+def test_timeline_add_reads_leading_time(
+    chat: Chat, text: str, stamp: str, entry: str
+) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", f"incident timeline add {text}")
+
+    assert f"at {stamp}: {entry}" in reply
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("incident timeline add 25:00 restart", "Invalid time '25:00'"),
+        ("incident timeline add 2031-01-01T10:00Z later", "it is in the future"),
+        ("incident impact start 2031-01-01T10:00:00Z", "it is in the future"),
+    ],
+)
+def test_bad_times_are_rejected(chat: Chat, command: str, message: str) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", command)
+
+    assert message in reply
+    assert chat.plugin.store.require("infra/production#1").impact_start is None
+
+
+def test_issue_closed_on_gitlab_stops_reminders(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+    gitlab_sandbox.edit_issue_directly("infra/production", 1, state_event="close")
+
+    mitigate = chat.command("alice", "incident mitigate")
+    chat.now += timedelta(minutes=31)
+    chat.plugin.run_reminders()
+    notice = chat.replies()
+    chat.now += timedelta(hours=2)
+    chat.plugin.run_reminders()
+
+    assert "was closed on GitLab. Reopen it there" in mitigate
+    assert "Incident::Mitigated" not in only_issue(gitlab_sandbox)["labels"]
+    assert "closed on GitLab, so the bot stopped asking" in notice
+    assert chat.no_reply()
+    assert chat.plugin.store.require("infra/production#1").state == "resolved"
+
+
+def test_corrected_impact_start_keeps_one_event(
+    chat: Chat, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(chat)
+
+    chat.command("alice", "incident impact start 21:00")
+    chat.command("alice", "incident impact start 20:30")
+
+    events = only_issue(gitlab_sandbox)["timeline_events"]
+    starts = [event for event in events if "Start time" in event["tags"]]
+    assert len(starts) == 1
+    assert starts[0]["occurredAt"].startswith("2025-06-06T20:30")
+
+
+def test_role_needs_one_person(chat: Chat) -> None:
+    declare(chat)
+
+    reply = chat.command("alice", "incident role comms @erin and @frank")
+
+    assert "Invalid person 'erin and @\u2060frank'" in reply
+    assert "comms" not in chat.plugin.store.require("infra/production#1").roles
+
+
+def test_resolved_incident_messages_forgotten_later(chat: Chat) -> None:
+    declare(chat)
+    ts = chat.send("carol", "db-2 is back")
+    chat.command("alice", "incident resolve --force")
+    store = chat.plugin.store
+    assert store.message("C0INC00042", ts) is not None
+
+    chat.now += timedelta(days=8)
+    chat.plugin.run_reminders()
+
+    assert store.message("C0INC00042", ts) is None

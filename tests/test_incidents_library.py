@@ -61,3 +61,17 @@ def test_description_over_gitlab_limit_is_refused(
 
     stored = incidents.store.require(incident.ref)
     assert len(stored.timeline) == 56
+
+
+def test_short_summary_replaces_long_notes(
+    incidents: Incidents, gitlab_sandbox: GitLabSandbox
+) -> None:
+    incident = incidents.declare("S2", "Replication lag", "C0INC00042", "alice")
+    incidents.set_summary(incident.ref, "causes", "| a | b |\n" * 3_000)
+    assert len(gitlab_sandbox.issue("infra/production", incident.iid)["notes"]) == 1
+
+    incidents.set_summary(incident.ref, "causes", "A bad index")
+
+    issue = gitlab_sandbox.issue("infra/production", incident.iid)
+    assert issue["notes"] == []
+    assert "A bad index" in issue["description"]

@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 # Slack retries an event for about five minutes, so delivery records outlive that.
 DELIVERY_MEMORY = timedelta(minutes=15)
 SLACK_MODES = ("slack", "slackv3")
+# Times a few minutes ahead are allowed, since chat clients' clocks drift.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# Words that look like a time at the start of a timeline entry.
+CLOCK_WORD = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
+DATE_WORD = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_WORD = re.compile(r"\d{4}-\d{2}-\d{2}T\S+", re.IGNORECASE)
+# Copies of channel messages are kept this long after resolve, for late pins.
+MESSAGE_MEMORY = timedelta(days=7)
 # A severity at the start of `incident declare`: S2, sev2, SEV-2, (S2), S2:
 SEVERITY_WORD = re.compile(
     r"[(\[]?(?:s|sev|sev-|severity::?)(?P<level>\d+)[)\]]?:?", re.IGNORECASE
@@ -101,6 +109,7 @@ class Incident(BotPlugin):
         self.incidents = Incidents(self.store, self.gitlab, self.settings, self._now)
         self.pins = Pins(self.store, self.gitlab, self.settings)
         self.schedule.on("update-cadence", self._remind_update)
+        self.schedule.on("forget-messages", self._forget_messages)
         self._rearm_reminders()
         self.start_poller(self.settings.reminder_poll_seconds, self.run_reminders)
 
@@ -288,6 +297,7 @@ class Incident(BotPlugin):
         if missing:
             lines.append("Missing:")
             lines.extend(missing)
+            lines.append("Others:")
         lines.extend(rest)
         lines.append("Set one with `!incident field <name> <value>`.")
         return "\n".join(lines)
@@ -350,11 +360,7 @@ class Incident(BotPlugin):
                 f"Unknown timeline command '{verb}': use `incident timeline add "
                 "[<time>] <text>`."
             )
-        first, body = split_first(rest)
-        try:
-            at = parse_time(first, self._now())
-        except ValueError:
-            at, body = self._now(), rest
+        at, body = self._leading_time(rest)
         entry = self.incidents.add_timeline(ref, at, body, self._person_name(msg.frm))
         stamp = entry.at.strftime("%Y-%m-%d %H:%M UTC")
         return [f"Added to the timeline of {ref} at {stamp}: {entry.text}"]
@@ -397,14 +403,7 @@ class Incident(BotPlugin):
 
     def _status(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
-        incident = self.store.require(ref)
-        channel, _ = self._channel(msg)
-        if incident.confidential and channel != incident.channel:
-            raise IncidentError(
-                f"{ref} is confidential, so its status is shown only in its own "
-                "channel."
-            )
-        return status_card(incident, self._now())
+        return status_card(self.store.require(ref), self._now())
 
     @botcmd
     def incident_list(self, msg: Message, args: str) -> str:
@@ -456,6 +455,14 @@ class Incident(BotPlugin):
             )
         incident = self.incidents.resolve(ref, self._person_name(msg.frm), force=force)
         self.schedule.cancel(_update_key(ref))
+        self.schedule.set(
+            Reminder(
+                f"forget-messages/{ref}",
+                "forget-messages",
+                ref,
+                self._now() + MESSAGE_MEMORY,
+            )
+        )
         forced = " (forced)" if incident.resolve_forced else ""
         return f"{incident.ref} is resolved{forced} and its issue is closed."
 
@@ -524,7 +531,9 @@ class Incident(BotPlugin):
     # Reminders
 
     def run_reminders(self) -> None:
+        """Run due reminders and drop delivery records older than Slack retries."""
         self.schedule.run_due()
+        self.store.forget_deliveries(self._now(), DELIVERY_MEMORY)
 
     def _arm_update_reminder(self, ref: str) -> None:
         incident = self.store.get(ref)
@@ -549,6 +558,13 @@ class Incident(BotPlugin):
             return None
         if due > now:
             return due
+        if self.incidents.closed_outside(incident.ref):
+            self._say(
+                incident.chat_target,
+                f"{incident.ref} was closed on GitLab, so the bot stopped asking "
+                "for status updates and counts the incident as resolved.",
+            )
+            return None
         last = incident.last_update
         since = last.at if last else incident.declared_at
         lead = incident.roles.get("lead", "lead")
@@ -559,6 +575,14 @@ class Incident(BotPlugin):
         )
         self._say(incident.chat_target, text)
         return now + cadence
+
+    def _forget_messages(self, reminder: Reminder, now: datetime) -> datetime | None:
+        incident = self.store.get(reminder.ref)
+        if incident is None or incident.state != "resolved":
+            return None
+        dropped = self.store.forget_messages(incident.channel)
+        log.info("dropped %d stored messages of %s", dropped, incident.ref)
+        return None
 
     # Helpers
 
@@ -581,10 +605,7 @@ class Incident(BotPlugin):
         if isinstance(error, IncidentError | IncidentNotFound):
             return _sentence(str(error))
         if isinstance(error, GitLabError):
-            return (
-                f"{error} The incident was not changed; run the command again "
-                "once GitLab answers."
-            )
+            return _gitlab_failure(error)
         error_id = secrets.token_hex(4)
         log.error("command failed, error id %s", error_id, exc_info=error)
         return (
@@ -632,35 +653,77 @@ class Incident(BotPlugin):
         return None
 
     def _time(self, text: str) -> datetime:
+        """Parse a time given in a command; a time in the future is rejected."""
+        now = self._now()
         try:
-            return parse_time(text, self._now())
+            at = parse_time(text, now)
         except ValueError as error:
             raise IncidentError(_sentence(str(error))) from error
+        if at - now > FUTURE_TOLERANCE:
+            raise IncidentError(
+                f"Invalid time '{text}': it is in the future (now is "
+                f"{now:%Y-%m-%d %H:%M} UTC). Give the time it happened."
+            )
+        return at
+
+    def _leading_time(self, text: str) -> tuple[datetime, str]:
+        """Split an optional time off the start of a timeline entry.
+
+        Only a word shaped like a time (14:05, 2025-06-06T14:05Z, or a date
+        followed by 14:05) is taken as one, so an entry such as "Now we know"
+        keeps its first word. A word shaped like a time that is not one, such
+        as 25:00, is an error rather than text.
+        """
+        first, rest = split_first(text)
+        if DATE_WORD.fullmatch(first):
+            clock, after = split_first(rest)
+            if CLOCK_WORD.fullmatch(clock):
+                return self._time(f"{first}T{clock}"), after
+            return self._time(first), rest
+        if CLOCK_WORD.fullmatch(first) or ISO_WORD.fullmatch(first):
+            return self._time(first), rest
+        return self._now(), text
 
     def _target(self, msg: Message, text: str) -> tuple[str, str]:
         """Return the incident a command is about, and the rest of its text.
 
-        In an incident channel it is always that channel's incident, so an
-        update that starts with another incident's reference stays here.
-        Elsewhere the first word must name a known incident.
+        In an incident channel that is the channel's incident. A command there
+        that starts with another known incident's reference is rejected rather
+        than guessed at. Elsewhere the first word must name a known incident,
+        and a confidential one is only served in its own channel.
         """
         first, rest = split_first(text)
         channel, _ = self._channel(msg)
-        ref = self.store.bound_ref(channel)
-        if ref is not None:
-            return (ref, rest) if first == ref else (ref, text)
-        if "#" in first and self.store.get(first) is not None:
-            return first, rest
-        if "#" in first and not first.startswith("#"):
+        bound = self.store.bound_ref(channel)
+        named = first if "#" in first and self.store.get(first) else None
+        if bound is not None:
+            if named is None:
+                return bound, text
+            if named == bound:
+                return bound, rest
             raise IncidentError(
-                f"No incident {first} is known to the bot: check the reference "
-                "with `incident list`."
+                f"This channel runs {bound}, not {named}. Run commands for "
+                f"{named} in its own channel, or start the text with another "
+                "word."
             )
-        raise IncidentError(
-            "This channel has no incident. Run the command in the incident's "
-            "channel, or name the incident first, for example "
-            "`incident status infra/production#12`."
-        )
+        if named is None:
+            if "#" in first and not first.startswith("#"):
+                raise IncidentError(
+                    f"No incident {first} is known to the bot: check the "
+                    "reference with `incident list`."
+                )
+            raise IncidentError(
+                "This channel has no incident. Run the command in the incident's "
+                "channel, or name the incident first, for example "
+                "`incident status infra/production#12`."
+            )
+        incident = self.store.require(named)
+        if incident.confidential:
+            raise IncidentError(
+                f"{named} is confidential, so commands about it work only in its "
+                "own channel."
+            )
+        return named, rest
 
     def _channel(self, msg: Message) -> tuple[str, str]:
         """Return the conversation's id and the identifier to send to it."""
@@ -696,6 +759,25 @@ class Incident(BotPlugin):
             log.exception("could not post to %s", target)
 
 
+def _gitlab_failure(error: GitLabError) -> str:
+    """Return the chat sentence for a failed GitLab request, by kind of failure."""
+    if error.status is None:
+        return (
+            f"{error} GitLab may still carry it out, so look at the issue before "
+            "running the command again. The bot recorded nothing."
+        )
+    if error.status == 429 or error.status >= 500:
+        return (
+            f"{error} The bot recorded nothing; run the command again once GitLab "
+            "answers. GitLab may already show part of the change, and running "
+            "the command again completes it."
+        )
+    return (
+        f"{error} The bot recorded nothing. Check the values in the command, "
+        "since running it again unchanged will fail the same way."
+    )
+
+
 def _update_key(ref: str) -> str:
     return f"update-cadence/{ref}"
 
@@ -704,7 +786,11 @@ def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    first = text.split()[0]
+    # A sentence may start with a reference such as infra/production#1, which
+    # must keep its case.
+    if first.isalpha():
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?", "`")) else text + "."
 
 
@@ -741,7 +827,7 @@ def _ts_time(ts: str) -> datetime | None:
 
 
 def _reaction_failed(person: str, error: Exception) -> str:
-    return (
-        f"{person}: your reaction was not copied to GitLab. {_sentence(str(error))} "
-        "Remove the reaction and add it again to retry."
-    )
+    text = f"{person}: your reaction was not copied to GitLab. {_sentence(str(error))}"
+    if isinstance(error, GitLabError):
+        text += " Remove the reaction and add it again to retry."
+    return text
