@@ -392,7 +392,7 @@ def test_gitlab_500_leaves_store_unchanged(
     reply = chat.command("alice", "incident update Rolling back")
 
     assert "500" in reply
-    assert "The bot recorded nothing; run the command again once GitLab" in reply
+    assert "The bot recorded nothing. Run the command again once GitLab" in reply
     stored = chat.plugin.store.require("infra/production#1")
     assert stored.updates == []
     assert only_issue(gitlab_sandbox)["notes"] == []

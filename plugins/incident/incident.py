@@ -8,7 +8,6 @@ reply. It owns the incident store; other plugins reach it with
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,22 @@ from errbot.backends.base import REACTION_ADDED, Message, Reaction, Room
 
 from incidentbot import slack_text
 from incidentbot.args import split_first, strip_quotes
+from incidentbot.chat_events import delivery_key, message_ts, slack_event, ts_time
 from incidentbot.chunks import split_for_slack
+from incidentbot.command_words import (
+    checked_time,
+    declare_words,
+    leading_time,
+    sentence,
+)
 from incidentbot.gitlab_api import GitLab, GitLabError
 from incidentbot.incidents import IncidentError, Incidents
 from incidentbot.model import ROLES, ChatMessage
 from incidentbot.pins import Pins
+from incidentbot.reminders import IncidentReminders
 from incidentbot.render import status_card, summary_text, timeline_text
-from incidentbot.schedule import Reminder, Schedule
+from incidentbot.replies import gitlab_failure, reaction_failed
+from incidentbot.schedule import Schedule
 from incidentbot.settings import (
     Settings,
     SettingsError,
@@ -33,26 +41,13 @@ from incidentbot.settings import (
     load_settings,
 )
 from incidentbot.store import IncidentNotFound, IncidentStore
-from incidentbot.times import format_age, parse_time
+from incidentbot.times import format_age
 
 log = logging.getLogger(__name__)
 
 # Slack retries an event for about five minutes, so delivery records outlive that.
 DELIVERY_MEMORY = timedelta(minutes=15)
 SLACK_MODES = ("slack", "slackv3")
-# Times a few minutes ahead are allowed, since chat clients' clocks drift.
-FUTURE_TOLERANCE = timedelta(minutes=5)
-# Words that look like a time at the start of a timeline entry.
-CLOCK_WORD = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
-DATE_WORD = re.compile(r"\d{4}-\d{2}-\d{2}")
-ISO_WORD = re.compile(r"\d{4}-\d{2}-\d{2}T\S+", re.IGNORECASE)
-# Copies of channel messages are kept this long after resolve, for late pins.
-MESSAGE_MEMORY = timedelta(days=7)
-# A severity at the start of `incident declare`: S2, sev2, SEV-2, (S2), S2:
-SEVERITY_WORD = re.compile(
-    r"[(\[]?(?:s|sev|sev-|severity::?)(?P<level>\d+)[)\]]?:?", re.IGNORECASE
-)
-
 COMMANDS = (
     "declare [S1-S4] [--confidential] <title>",
     "attach <issue URL>",
@@ -108,9 +103,10 @@ class Incident(BotPlugin):
         self.schedule = Schedule(self, self._now)
         self.incidents = Incidents(self.store, self.gitlab, self.settings, self._now)
         self.pins = Pins(self.store, self.gitlab, self.settings)
-        self.schedule.on("update-cadence", self._remind_update)
-        self.schedule.on("forget-messages", self._forget_messages)
-        self._rearm_reminders()
+        self.reminders = IncidentReminders(
+            self.incidents, self.store, self.schedule, self._say
+        )
+        self.reminders.rearm_all()
         self.start_poller(self.settings.reminder_poll_seconds, self.run_reminders)
 
     def _now(self) -> datetime:
@@ -139,24 +135,9 @@ class Incident(BotPlugin):
         return self._guard(lambda: self._declare(msg, self._text(args)))
 
     def _declare(self, msg: Message, text: str) -> str:
-        words = text.split()
-        confidential = "--confidential" in words
-        if confidential:
-            text = " ".join(word for word in words if word != "--confidential")
-        first, rest = split_first(text)
-        severity = self.settings.default_severity
-        title = text
-        # Only a word that is plainly a severity counts as one, because titles
-        # often start with a number ("2 nodes down").
-        word = SEVERITY_WORD.fullmatch(first)
-        if word is not None:
-            name = f"S{word['level']}"
-            if name not in self.settings.severities:
-                raise IncidentError(
-                    f"Invalid severity '{first}': use one of "
-                    f"{', '.join(self.settings.severities)}."
-                )
-            severity, title = name, rest
+        severity, title, confidential = declare_words(
+            text, self.settings.severities, self.settings.default_severity
+        )
         user = self._person_name(msg.frm)
         channel, target = self._channel(msg)
         incident = self.incidents.declare(
@@ -176,7 +157,7 @@ class Incident(BotPlugin):
             self._announce(incident.ref)
         with self.store.edit(incident.ref) as stored:
             stored.chat_target = target
-        self._arm_update_reminder(incident.ref)
+        self.reminders.arm_update(incident.ref)
         return (
             f"Declared {incident.severity} incident {incident.ref}: {incident.title}\n"
             f"{incident.web_url}\n"
@@ -236,7 +217,7 @@ class Incident(BotPlugin):
         incident = self.incidents.attach(url, channel, self._person_name(msg.frm))
         with self.store.edit(incident.ref) as stored:
             stored.chat_target = target
-        self._arm_update_reminder(incident.ref)
+        self.reminders.arm_update(incident.ref)
         return (
             f"This channel now runs {incident.ref}: {incident.title}\n"
             f"{incident.web_url}"
@@ -253,7 +234,7 @@ class Incident(BotPlugin):
         ref, text = self._target(msg, text)
         user = self._person_name(msg.frm)
         incident = self.incidents.update(ref, text, user)
-        self._arm_update_reminder(ref)
+        self.reminders.arm_update(ref)
         return (
             f"Status update for {incident.ref} ({incident.severity}, "
             f"{incident.state}) from {user}:\n{text.strip()}"
@@ -276,7 +257,7 @@ class Incident(BotPlugin):
         )
         if change.name == "severity":
             # A new severity brings a new update cadence.
-            self._arm_update_reminder(ref)
+            self.reminders.arm_update(ref)
         if change.old == change.new:
             return f"{change.name} of {ref} is already {change.new}."
         before = f" (was {change.old})" if change.old else ""
@@ -360,7 +341,7 @@ class Incident(BotPlugin):
                 f"Unknown timeline command '{verb}': use `incident timeline add "
                 "[<time>] <text>`."
             )
-        at, body = self._leading_time(rest)
+        at, body = leading_time(rest, self._now())
         entry = self.incidents.add_timeline(ref, at, body, self._person_name(msg.frm))
         stamp = entry.at.strftime("%Y-%m-%d %H:%M UTC")
         return [f"Added to the timeline of {ref} at {stamp}: {entry.text}"]
@@ -435,7 +416,7 @@ class Incident(BotPlugin):
     def _mitigate(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
         incident = self.incidents.mitigate(ref, self._person_name(msg.frm))
-        self.schedule.cancel(_update_key(ref))
+        self.reminders.stop_updates(ref)
         return f"{incident.ref} is mitigated. Resolve it with `!incident resolve`."
 
     @botcmd
@@ -454,15 +435,8 @@ class Incident(BotPlugin):
                 f"Unknown option '{unknown[0]}': use `incident resolve [--force]`."
             )
         incident = self.incidents.resolve(ref, self._person_name(msg.frm), force=force)
-        self.schedule.cancel(_update_key(ref))
-        self.schedule.set(
-            Reminder(
-                f"forget-messages/{ref}",
-                "forget-messages",
-                ref,
-                self._now() + MESSAGE_MEMORY,
-            )
-        )
+        self.reminders.stop_updates(ref)
+        self.reminders.forget_messages_later(ref, self._now())
         forced = " (forced)" if incident.resolve_forced else ""
         return f"{incident.ref} is resolved{forced} and its issue is closed."
 
@@ -475,7 +449,7 @@ class Incident(BotPlugin):
         """Drop a command whose message was delivered before (chat services retry)."""
         if dry_run:
             return msg, cmd, args
-        key = _delivery_key(msg)
+        key = delivery_key(msg)
         if key and not self.store.first_delivery(key, self._now(), DELIVERY_MEMORY):
             log.info("dropping repeated delivery %s of command %s", key, cmd)
             return None, None, None
@@ -488,16 +462,16 @@ class Incident(BotPlugin):
         channel, _ = self._channel(msg)
         if self.store.bound_ref(channel) is None:
             return
-        ts = _message_ts(msg)
+        ts = message_ts(msg)
         if ts is None:
             return
-        event = _slack_event(msg)
+        event = slack_event(msg)
         text = slack_text.message_text(event) if event else msg.body
         message = ChatMessage(
             channel=channel,
             ts=ts,
             author=self._person_name(msg.frm),
-            posted_at=_ts_time(ts) or self._now(),
+            posted_at=ts_time(ts) or self._now(),
             text=self._text(text),
             files=tuple(slack_text.file_names(event)) if event else (),
         )
@@ -526,7 +500,7 @@ class Incident(BotPlugin):
             log.warning("reaction on %s in %s not applied: %s", ts, channel, error)
             incident = self.store.get(ref)
             if incident is not None and incident.chat_target:
-                self._say(incident.chat_target, _reaction_failed(person, error))
+                self._say(incident.chat_target, reaction_failed(person, error))
 
     # Reminders
 
@@ -534,55 +508,6 @@ class Incident(BotPlugin):
         """Run due reminders and drop delivery records older than Slack retries."""
         self.schedule.run_due()
         self.store.forget_deliveries(self._now(), DELIVERY_MEMORY)
-
-    def _arm_update_reminder(self, ref: str) -> None:
-        incident = self.store.get(ref)
-        due = self.incidents.update_due(incident) if incident else None
-        if due is None:
-            self.schedule.cancel(_update_key(ref))
-            return
-        self.schedule.set(Reminder(_update_key(ref), "update-cadence", ref, due))
-
-    def _rearm_reminders(self) -> None:
-        for incident in self.store.all():
-            if self.schedule.get(_update_key(incident.ref)) is None:
-                self._arm_update_reminder(incident.ref)
-
-    def _remind_update(self, reminder: Reminder, now: datetime) -> datetime | None:
-        incident = self.store.get(reminder.ref)
-        if incident is None:
-            return None
-        due = self.incidents.update_due(incident)
-        cadence = self.incidents.cadence(incident)
-        if due is None or cadence is None:
-            return None
-        if due > now:
-            return due
-        if self.incidents.closed_outside(incident.ref):
-            self._say(
-                incident.chat_target,
-                f"{incident.ref} was closed on GitLab, so the bot stopped asking "
-                "for status updates and counts the incident as resolved.",
-            )
-            return None
-        last = incident.last_update
-        since = last.at if last else incident.declared_at
-        lead = incident.roles.get("lead", "lead")
-        text = (
-            f"{lead}: the last status update for {incident.ref} was "
-            f"{format_age(now - since)} ago, and {incident.severity} asks for one "
-            f"every {format_age(cadence)}. Post one with `!incident update <text>`."
-        )
-        self._say(incident.chat_target, text)
-        return now + cadence
-
-    def _forget_messages(self, reminder: Reminder, now: datetime) -> datetime | None:
-        incident = self.store.get(reminder.ref)
-        if incident is None or incident.state != "resolved":
-            return None
-        dropped = self.store.forget_messages(incident.channel)
-        log.info("dropped %d stored messages of %s", dropped, incident.ref)
-        return None
 
     # Helpers
 
@@ -603,9 +528,9 @@ class Incident(BotPlugin):
 
     def _failure(self, error: Exception) -> str:
         if isinstance(error, IncidentError | IncidentNotFound):
-            return _sentence(str(error))
+            return sentence(str(error))
         if isinstance(error, GitLabError):
-            return _gitlab_failure(error)
+            return gitlab_failure(error)
         error_id = secrets.token_hex(4)
         log.error("command failed, error id %s", error_id, exc_info=error)
         return (
@@ -653,36 +578,7 @@ class Incident(BotPlugin):
         return None
 
     def _time(self, text: str) -> datetime:
-        """Parse a time given in a command; a time in the future is rejected."""
-        now = self._now()
-        try:
-            at = parse_time(text, now)
-        except ValueError as error:
-            raise IncidentError(_sentence(str(error))) from error
-        if at - now > FUTURE_TOLERANCE:
-            raise IncidentError(
-                f"Invalid time '{text}': it is in the future (now is "
-                f"{now:%Y-%m-%d %H:%M} UTC). Give the time it happened."
-            )
-        return at
-
-    def _leading_time(self, text: str) -> tuple[datetime, str]:
-        """Split an optional time off the start of a timeline entry.
-
-        Only a word shaped like a time (14:05, 2025-06-06T14:05Z, or a date
-        followed by 14:05) is taken as one, so an entry such as "Now we know"
-        keeps its first word. A word shaped like a time that is not one, such
-        as 25:00, is an error rather than text.
-        """
-        first, rest = split_first(text)
-        if DATE_WORD.fullmatch(first):
-            clock, after = split_first(rest)
-            if CLOCK_WORD.fullmatch(clock):
-                return self._time(f"{first}T{clock}"), after
-            return self._time(first), rest
-        if CLOCK_WORD.fullmatch(first) or ISO_WORD.fullmatch(first):
-            return self._time(first), rest
-        return self._now(), text
+        return checked_time(text, self._now())
 
     def _target(self, msg: Message, text: str) -> tuple[str, str]:
         """Return the incident a command is about, and the rest of its text.
@@ -757,77 +653,3 @@ class Incident(BotPlugin):
                 self.send(identifier, part)
         except Exception:
             log.exception("could not post to %s", target)
-
-
-def _gitlab_failure(error: GitLabError) -> str:
-    """Return the chat sentence for a failed GitLab request, by kind of failure."""
-    if error.status is None:
-        return (
-            f"{error} GitLab may still carry it out, so look at the issue before "
-            "running the command again. The bot recorded nothing."
-        )
-    if error.status == 429 or error.status >= 500:
-        return (
-            f"{error} The bot recorded nothing; run the command again once GitLab "
-            "answers. GitLab may already show part of the change, and running "
-            "the command again completes it."
-        )
-    return (
-        f"{error} The bot recorded nothing. Check the values in the command, "
-        "since running it again unchanged will fail the same way."
-    )
-
-
-def _update_key(ref: str) -> str:
-    return f"update-cadence/{ref}"
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    first = text.split()[0]
-    # A sentence may start with a reference such as infra/production#1, which
-    # must keep its case.
-    if first.isalpha():
-        text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", "`")) else text + "."
-
-
-def _slack_event(msg: Message) -> dict[str, Any]:
-    extras = msg.extras or {}
-    event = extras.get("slack_event")
-    return event if isinstance(event, dict) else {}
-
-
-def _message_ts(msg: Message) -> str | None:
-    extras = msg.extras or {}
-    ts = _slack_event(msg).get("ts") or extras.get("ts")
-    return str(ts) if ts else None
-
-
-def _delivery_key(msg: Message) -> str | None:
-    extras = msg.extras or {}
-    event_id = extras.get("event_id")
-    if event_id:
-        return f"event:{event_id}"
-    ts = _message_ts(msg)
-    if not ts:
-        return None
-    room = msg.to if isinstance(msg.to, Room) else msg.frm
-    channel = getattr(room, "id", None) or str(room)
-    return f"message:{channel}:{ts}"
-
-
-def _ts_time(ts: str) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(ts), UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _reaction_failed(person: str, error: Exception) -> str:
-    text = f"{person}: your reaction was not copied to GitLab. {_sentence(str(error))}"
-    if isinstance(error, GitLabError):
-        text += " Remove the reaction and add it again to retry."
-    return text

@@ -1,0 +1,44 @@
+"""What the bot reads from an incoming chat message besides its text.
+
+Errbot's Slack backend keeps the raw Slack event in `msg.extras["slack_event"]`;
+other backends (and the tests) may put the Slack timestamp in
+`msg.extras["ts"]`. Messages are duck-typed, so this module needs no Errbot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def slack_event(msg: Any) -> dict[str, Any]:
+    """Return the raw Slack event behind a message, or an empty dict."""
+    event = (msg.extras or {}).get("slack_event")
+    return event if isinstance(event, dict) else {}
+
+
+def message_ts(msg: Any) -> str | None:
+    """Return the message's Slack timestamp, its id within the channel."""
+    ts = slack_event(msg).get("ts") or (msg.extras or {}).get("ts")
+    return str(ts) if ts else None
+
+
+def delivery_key(msg: Any) -> str | None:
+    """Return a key that is the same for every delivery of one message."""
+    event_id = (msg.extras or {}).get("event_id")
+    if event_id:
+        return f"event:{event_id}"
+    ts = message_ts(msg)
+    if not ts:
+        return None
+    conversation = msg.to if msg.is_group else msg.frm
+    channel = getattr(conversation, "id", None) or str(conversation)
+    return f"message:{channel}:{ts}"
+
+
+def ts_time(ts: str) -> datetime | None:
+    """Return the UTC time a Slack timestamp stands for, or None if it is no number."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
