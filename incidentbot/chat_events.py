@@ -1,4 +1,4 @@
-"""What the bot reads from an incoming chat message besides its text.
+"""Fields of an incoming chat message besides its text: Slack event, timestamp.
 
 Errbot's Slack backend keeps the raw Slack event in `msg.extras["slack_event"]`;
 other backends (and the tests) may put the Slack timestamp in

@@ -47,8 +47,8 @@ def replace_sections(description: str, bodies: Mapping[str, str]) -> str:
     """Return the description with the given sections rewritten.
 
     A section that is missing, or whose closing marker someone deleted, is
-    appended after the bot's other sections; an orphaned opening marker is
-    dropped so that no text outside complete marker pairs is ever removed.
+    appended after the bot's other sections. An orphaned opening marker is
+    dropped, so no text outside complete marker pairs is ever removed.
     """
     text = description or ""
     for name in SECTION_ORDER:

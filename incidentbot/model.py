@@ -17,8 +17,8 @@ class TimelineEntry:
     at: datetime
     text: str
     author: str
-    # What made the entry: declared, update, manual, impact_start, impact_end,
-    # severity, role, mitigated, resolved, pin.
+    # The source of the entry: declared, update, manual, impact_start,
+    # impact_end, severity, role, mitigated, resolved or pin.
     kind: str
     gitlab_event_id: str | None = None
 
@@ -66,7 +66,7 @@ class ChatMessage:
 
 @dataclass
 class Incident:
-    """Everything the bot knows about one incident issue."""
+    """The bot's record of one incident issue."""
 
     project: str
     iid: int
