@@ -193,8 +193,9 @@ class Incidents:
         existing = self.store.get(issue.ref)
         now = self.clock()
         if existing is not None:
-            incident = existing
-            incident.channel = channel
+            # The incident moves here, and its old channel is let go.
+            self.store.rebind(existing.ref, channel)
+            incident = self.store.require(existing.ref)
         else:
             incident = Incident(
                 project=issue.project_path,
@@ -355,7 +356,7 @@ class Incidents:
             parts = split_for_gitlab(inert(text))
             incident.summary[section] = (
                 text[:EXCERPT_LENGTH].rstrip()
-                + f" … (the full text is in {len(parts)} notes on this issue)"
+                + f" … (the full text is in {_notes(len(parts))} on this issue)"
             )
             self._sync_description(incident)
             self._delete_notes(incident, old_notes)
@@ -591,6 +592,7 @@ class Incidents:
                 "Shorten the summary sections or long timeline entries first."
             )
         remove = _same_scope(issue.labels, add_labels)
+        remove += self._replaced_labels(issue.labels, add_labels, remove)
         add = [label for label in add_labels if label not in issue.labels]
         if (
             description == issue.description
@@ -607,6 +609,29 @@ class Incidents:
             remove_labels=remove,
             state_event=state_event,
         )
+
+    def _replaced_labels(
+        self, current: Sequence[str], added: Sequence[str], removed: Sequence[str]
+    ) -> list[str]:
+        """Return state or severity labels that an added one of its kind replaces.
+
+        Scoped labels are handled by scope; this catches labels from the
+        settings that have no scope, such as a plain "mitigated".
+        """
+        families = [
+            set(self.settings.state_labels.values()),
+            {level.label for level in self.settings.severities.values()},
+        ]
+        replaced = []
+        for family in families:
+            if not family.intersection(added):
+                continue
+            replaced += [
+                label
+                for label in current
+                if label in family and label not in added and label not in removed
+            ]
+        return replaced
 
     def _timeline_event(
         self, incident: Incident, entry: TimelineEntry, tags: Sequence[str]
@@ -743,6 +768,10 @@ def post_note(
             found.id,
         )
         return found
+
+
+def _notes(count: int) -> str:
+    return "1 note" if count == 1 else f"{count} notes"
 
 
 def _check_length(what: str, text: str) -> None:

@@ -788,3 +788,14 @@ def test_resolved_incident_messages_forgotten_later(chat: Chat) -> None:
     chat.plugin.run_reminders()
 
     assert store.message("C0INC00042", ts) is None
+
+
+def test_missing_gitlab_settings_explained(
+    bot_config: dict[str, Any], start_bot: BotFactory
+) -> None:
+    bot_config["GITLAB_TOKEN"] = None
+    chat = Chat(start_bot())
+
+    reply = chat.command("alice", "incident declare S2 Checkout errors")
+
+    assert "incident commands are off because GITLAB_URL or GITLAB_TOKEN" in reply

@@ -75,3 +75,38 @@ def test_short_summary_replaces_long_notes(
     issue = gitlab_sandbox.issue("infra/production", incident.iid)
     assert issue["notes"] == []
     assert "A bad index" in issue["description"]
+
+
+def test_unscoped_state_labels_replace_each_other(
+    gitlab_sandbox: GitLabSandbox,
+) -> None:
+    import dataclasses
+
+    gitlab = GitLab.connect(gitlab_sandbox.url, gitlab_sandbox.token)
+    settings = dataclasses.replace(
+        load_settings(example_settings_path()),
+        state_labels={
+            "active": "incident-active",
+            "mitigated": "incident-mitigated",
+            "resolved": "incident-resolved",
+        },
+    )
+    incidents = Incidents(IncidentStore({}), gitlab, settings, lambda: NOW)
+    incident = incidents.declare("S2", "Replication lag", "C0INC00042", "alice")
+
+    incidents.mitigate(incident.ref, "alice")
+
+    labels = gitlab_sandbox.issue("infra/production", incident.iid)["labels"]
+    assert "incident-mitigated" in labels
+    assert "incident-active" not in labels
+
+
+def test_attach_moves_incident_to_new_channel(
+    incidents: Incidents, gitlab_sandbox: GitLabSandbox
+) -> None:
+    incident = incidents.declare("S2", "Replication lag", "C0OLD", "alice")
+
+    incidents.attach(incident.web_url, "C0NEW", "bob")
+
+    assert incidents.store.bound_ref("C0OLD") is None
+    assert incidents.store.bound_ref("C0NEW") == incident.ref

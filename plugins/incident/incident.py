@@ -84,21 +84,32 @@ class Incident(BotPlugin):
         except SettingsError as error:
             log.error("incident settings are invalid: %s", error)
             raise
+        super().activate()
+        # Without GitLab the plugin stays loaded, so that every command says
+        # what is missing instead of Errbot answering "command not found".
+        self.unavailable = ""
         url = getattr(self.bot_config, "GITLAB_URL", None)
         token = getattr(self.bot_config, "GITLAB_TOKEN", None)
         if not url or not token:
-            raise RuntimeError(
-                "GITLAB_URL and GITLAB_TOKEN are not set: set both, or start the "
-                "bot with `make run`, which starts the sandbox GitLab."
+            self.unavailable = (
+                "The incident commands are off because GITLAB_URL or GITLAB_TOKEN "
+                "is not set. Set both and restart the bot, or start it with "
+                "`make run`, which uses the sandbox GitLab."
             )
-        super().activate()
-        self.gitlab = GitLab.connect(
-            url,
-            token,
-            timeout=self.settings.request_timeout,
-            max_retries=self.settings.max_retries,
-            max_retry_after=self.settings.max_retry_after,
-        )
+            log.error("incident commands are off: GITLAB_URL or GITLAB_TOKEN unset")
+            return
+        try:
+            self.gitlab = GitLab.connect(
+                url,
+                token,
+                timeout=self.settings.request_timeout,
+                max_retries=self.settings.max_retries,
+                max_retry_after=self.settings.max_retry_after,
+            )
+        except ValueError as error:
+            self.unavailable = f"The incident commands are off: {error}"
+            log.error("incident commands are off: %s", error)
+            return
         self.store = IncidentStore(self)
         self.schedule = Schedule(self, self._now)
         self.incidents = Incidents(self.store, self.gitlab, self.settings, self._now)
@@ -296,11 +307,11 @@ class Incident(BotPlugin):
             return self._parts(summary_text(self.store.require(ref)))
         incident = self.incidents.set_summary(ref, section, body)
         stored = incident.summary.get(section.lower(), "")
-        if stored.endswith("notes on this issue)"):
+        if stored.endswith(" on this issue)"):
             return [
                 f"The {section.lower()} text is too long for the description of "
-                f"{ref}, so the full text is in numbered notes and the description "
-                "shows the start of it."
+                f"{ref}, so the full text is in notes and the description shows "
+                "the start of it."
             ]
         return [f"The {section.lower()} section of {ref} is updated."]
 
@@ -447,7 +458,7 @@ class Incident(BotPlugin):
         self, msg: Message, cmd: str, args: Any, dry_run: bool
     ) -> tuple[Message | None, str | None, Any]:
         """Drop a command whose message was delivered before (chat services retry)."""
-        if dry_run:
+        if dry_run or self.unavailable:
             return msg, cmd, args
         key = delivery_key(msg)
         if key and not self.store.first_delivery(key, self._now(), DELIVERY_MEMORY):
@@ -457,7 +468,7 @@ class Incident(BotPlugin):
 
     def callback_message(self, msg: Message) -> None:
         """Keep a copy of each message in an incident channel for reactions."""
-        if self._from_bot(msg.frm):
+        if self.unavailable or self._from_bot(msg.frm):
             return
         channel, _ = self._channel(msg)
         if self.store.bound_ref(channel) is None:
@@ -479,7 +490,9 @@ class Incident(BotPlugin):
 
     def callback_reaction(self, reaction: Reaction) -> None:
         """Copy a message onto the incident issue when someone pins or stars it."""
-        if reaction.reactor is None or self._from_bot(reaction.reactor):
+        if self.unavailable or reaction.reactor is None:
+            return
+        if self._from_bot(reaction.reactor):
             return
         item = reaction.reacted_to if isinstance(reaction.reacted_to, dict) else {}
         if item.get("type", "message") != "message":
@@ -506,6 +519,8 @@ class Incident(BotPlugin):
 
     def run_reminders(self) -> None:
         """Run due reminders and drop delivery records older than Slack retries."""
+        if self.unavailable:
+            return
         self.schedule.run_due()
         self.store.forget_deliveries(self._now(), DELIVERY_MEMORY)
 
@@ -513,6 +528,8 @@ class Incident(BotPlugin):
 
     def _guard(self, work: Callable[[], str]) -> str:
         """Run a command and turn known failures into one sentence for chat."""
+        if self.unavailable:
+            return self._out(self.unavailable)
         try:
             return self._out(work())
         except Exception as error:
@@ -520,6 +537,8 @@ class Incident(BotPlugin):
 
     def _guard_parts(self, work: Callable[[], list[str]]) -> list[str]:
         """Run a command whose reply may need several chat messages."""
+        if self.unavailable:
+            return [self._out(self.unavailable)]
         try:
             text = "\n".join(work())
         except Exception as error:
