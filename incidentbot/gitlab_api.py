@@ -746,35 +746,33 @@ class GitLab:
             # Only sent when needed: GitLab before 15.9 rejects the field.
             event_input["timelineEventTagNames"] = list(tags)
         action = f"creating a timeline event on {issue.ref}"
-        with self._calling(action):
-            answer = self._client.http_post(
-                f"{self.url}/api/graphql",
-                post_data={
-                    "query": _TIMELINE_EVENT_CREATE,
-                    "variables": {"input": event_input},
-                },
-                **self._options,
-            )
-        payload = self._graphql_payload(answer, "timelineEventCreate", action)
+        payload = self._mutate(
+            _TIMELINE_EVENT_CREATE, "timelineEventCreate", event_input, action
+        )
         event = payload.get("timelineEvent")
         return str(event["id"]) if event and event.get("id") else None
 
     def delete_timeline_event(self, issue: Issue, event_id: str) -> None:
         """Delete an incident timeline event (GraphQL timelineEventDestroy)."""
         action = f"deleting a timeline event on {issue.ref}"
+        self._mutate(
+            _TIMELINE_EVENT_DESTROY, "timelineEventDestroy", {"id": event_id}, action
+        )
+
+    def _mutate(
+        self, query: str, name: str, mutation_input: dict[str, Any], action: str
+    ) -> dict[str, Any]:
+        """Run one GraphQL mutation and return its payload.
+
+        Errors in the response, at the top level or in the payload, raise
+        GitLabError.
+        """
         with self._calling(action):
             answer = self._client.http_post(
                 f"{self.url}/api/graphql",
-                post_data={
-                    "query": _TIMELINE_EVENT_DESTROY,
-                    "variables": {"input": {"id": event_id}},
-                },
+                post_data={"query": query, "variables": {"input": mutation_input}},
                 **self._options,
             )
-        self._graphql_payload(answer, "timelineEventDestroy", action)
-
-    def _graphql_payload(self, answer: Any, name: str, action: str) -> dict[str, Any]:
-        """Return a mutation's payload, or raise GitLabError with its errors."""
         if not isinstance(answer, dict):
             raise GitLabError(action, 200, "the GraphQL response is not JSON")
         errors = [str(error.get("message")) for error in answer.get("errors") or ()]
