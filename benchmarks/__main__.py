@@ -99,6 +99,9 @@ def main() -> None:
         counts["update"] = requests_of(
             sandbox, lambda: ask(chat, "alice", "incident update counting")
         )
+        counts["mitigate"] = requests_of(
+            sandbox, lambda: ask(other, "alice", "incident mitigate")
+        )
         ts = chat.send("carol", "a message to pin")
         counts["pin"] = requests_of(sandbox, lambda: chat.react("bob", "pushpin", ts))
         counts["unpin"] = requests_of(
@@ -135,7 +138,12 @@ def main() -> None:
     print(
         f"| pushpin reaction | {statistics.median(pins) * 1000:.1f} | {counts['pin']} |"
     )
-    for name in ("declare (labels missing)", "declare (labels present)", "unpin"):
+    for name in (
+        "declare (labels missing)",
+        "declare (labels present)",
+        "unpin",
+        "mitigate",
+    ):
         print(f"| {name} | | {counts[name]} |")
 
 

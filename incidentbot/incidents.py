@@ -80,6 +80,8 @@ class Incidents:
         self.gitlab = gitlab
         self.settings = settings
         self.clock = clock
+        # Label names known to exist, per project.
+        self._known_labels: dict[str, set[str]] = {}
 
     # Declare and attach
 
@@ -555,12 +557,21 @@ class Incidents:
         return incident is not None and incident.state != "resolved"
 
     def _ensure_labels(self, project: str, labels: Sequence[str]) -> None:
-        """Create the labels the project lacks, with the bot's colours."""
-        existing = self.gitlab.label_names(project)
+        """Create the labels the project lacks, with the bot's colours.
+
+        Labels seen once are remembered, so later severity and state changes
+        cost no extra request. A label deleted on GitLab since then comes
+        back when GitLab applies it, in GitLab's default colour.
+        """
+        known = self._known_labels.setdefault(project, set())
+        if all(label in known for label in labels):
+            return
+        known.update(self.gitlab.label_names(project))
         for label in labels:
-            if label in existing:
+            if label in known:
                 continue
             self.gitlab.create_label(project, label, _label_color(label, self.settings))
+            known.add(label)
 
     def _sync_description(
         self,
