@@ -554,7 +554,7 @@ class GitLab:
     ) -> Issue | None:
         """Return the newest incident with this exact title created since then.
 
-        After a create request timed out, this tells whether GitLab created
+        After a create request timed out, this shows whether GitLab created
         the issue anyway, so the bot can adopt it instead of making a second.
         """
         with self._calling(
@@ -578,7 +578,7 @@ class GitLab:
     def find_note(self, project: str | int, iid: int, body: str) -> Note | None:
         """Return the newest of the last 20 notes whose body is exactly `body`.
 
-        After a note request timed out, this tells whether GitLab created the
+        After a note request timed out, this shows whether GitLab created the
         note anyway, so that running the command again makes no duplicate.
         """
         ref = self._ref(project, iid)

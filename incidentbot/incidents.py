@@ -702,7 +702,7 @@ class Incidents:
 
 
 def _issue_of(incident: Incident) -> Issue:
-    """Return the incident's issue as far as the store knows it, for GraphQL calls."""
+    """Return the incident's issue from the stored record, for GraphQL calls."""
     return Issue(
         project_id=0,
         project_path=incident.project,
@@ -758,7 +758,7 @@ def _parse_bool(value: str) -> bool | None:
 def post_note(
     gitlab: GitLab, project: str, iid: int, body: str, *, internal: bool = False
 ) -> Note:
-    """Post a note once, even when GitLab's answer to the request is lost.
+    """Post a note once, even when GitLab's response to the request is lost.
 
     A request that timed out may still have created the note, so before the
     error reaches the person (who would run the command again) the last

@@ -1,6 +1,6 @@
 """Replay a recorded incident channel, event by event, through the real bot.
 
-A replay file holds one JSON event per line: messages, commands and reactions
+A replay file contains one JSON event per line: messages, commands and reactions
 in one incident channel, with their UTC times. The expected file next to it
 is the state the incident issue must end in.
 """
@@ -17,7 +17,7 @@ from tests.chat import Chat
 
 REPLAYS = Path(__file__).resolve().parent / "replays"
 
-# Commands that other plugins answer; this suite checks only the incident
+# Commands that other plugins handle. This suite checks only the incident
 # plugin, so these events are skipped and each skip is printed.
 OTHER_PLUGINS = {
     "incident escalate": "escalation to a team is the escalation plugin's",
