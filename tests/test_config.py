@@ -347,9 +347,32 @@ def test_run_bot_starts_and_stops_sandbox(tmp_path: Path) -> None:
     assert first_line.startswith(prefix + "http://127.0.0.1:")
     url = first_line.removeprefix(prefix).split(",")[0]
     port = int(url.rsplit(":", 1)[1])
-    sandbox_log = (tmp_path / "data" / "sandbox.log").read_text(encoding="utf-8")
+    sandbox_log = (tmp_path / "data" / "sandbox" / "sandbox.log").read_text(
+        encoding="utf-8"
+    )
     assert f"GITLAB_URL={url}\n" in sandbox_log
     assert list(tmp_path.glob("incidentbot-run.*")) == []
     # The sandbox has stopped, so its port refuses connections.
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_run_bot_sandbox_starts_fresh_each_time(tmp_path: Path) -> None:
+    # The sandbox GitLab forgets its issues on exit, so a second run must not
+    # remember the incident declared in the first.
+    replies = []
+    for _ in range(2):
+        result = subprocess.run(
+            [str(REPO / "scripts" / "run-bot")],
+            env=base_environment(tmp_path, TMPDIR=str(tmp_path)),
+            cwd=tmp_path,
+            input="!incident declare S2 Checkout errors\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        replies.append(result.stdout)
+
+    for reply in replies:
+        assert "Declared S2 incident infra/production#1: Checkout errors" in reply
