@@ -120,14 +120,20 @@ CORE_PLUGINS = (
 # Chat backend
 
 # The bot's user name in chat. On Slack it must match the bot user's name,
-# because the SlackV3 backend (err-backend-slackv3) looks up the user ID of each
-# alternative prefix by that name.
+# because the Slack backend (built on err-backend-slackv3) looks up the user ID
+# of each alternative prefix by that name.
 _bot_name = _env("INCIDENT_BOT_NAME") or "incidentbot"
 _slack_bot_token = _env("SLACK_BOT_TOKEN")
 _slack_app_token = _env("SLACK_APP_TOKEN")
 
+# Base URL of Slack's Web API, such as the sandbox's http://127.0.0.1:<port>/api/.
+# None means Slack's own, https://slack.com/api/.
+SLACK_API_URL = _env("SLACK_API_URL")
+
 if _slack_bot_token and _slack_app_token:
-    BACKEND = "SlackV3"
+    # backends/incident_slack: SlackV3 in Socket Mode with the fixes the
+    # incident bot needs (API URL, repeated deliveries, slash commands).
+    BACKEND = "IncidentSlack"
     BOT_EXTRA_BACKEND_DIR = str(ROOT / "backends")
     # Socket mode: the app token opens the connection, the bot token calls the API.
     BOT_IDENTITY = {"token": _slack_bot_token, "app_token": _slack_app_token}

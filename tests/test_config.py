@@ -168,7 +168,7 @@ def test_slack_backend_with_both_tokens(tmp_path: Path) -> None:
     )
     config = json.loads(result.stdout)
 
-    assert config["BACKEND"] == "SlackV3"
+    assert config["BACKEND"] == "IncidentSlack"
     assert config["BOT_EXTRA_BACKEND_DIR"] == str(REPO / "backends")
     assert config["identity_keys"] == ["app_token", "token"]
     assert config["slack_tokens_match"] is True

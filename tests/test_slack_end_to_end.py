@@ -1,0 +1,399 @@
+"""The incident bot on the IncidentSlack backend with the Slack and GitLab sandboxes.
+
+Errbot runs in a daemon thread as `errbot` would run it, with the backend from
+backends/incident_slack, and talks to the sandboxes on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from errbot.backends.test import ShallowConfig
+from errbot.bootstrap import setup_bot
+from slack_sdk import WebClient
+
+from sandbox.gitlab import GitLabSandbox
+from sandbox.slack import SlackSandbox
+from tests.conftest import ROOT
+
+ALICE = "U0ALICE001"
+INCIDENTS = "C0INC00042"
+DECLARE = "!incident declare S2 Checkout errors"
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture
+def hosts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every host name that any code in the process resolves."""
+    contacted: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def recording_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        contacted.append(str(host))
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording_getaddrinfo)
+    return contacted
+
+
+@pytest.fixture
+def slack(hosts: list[str]) -> Iterator[SlackSandbox]:
+    sandbox = SlackSandbox()
+    sandbox.start()
+    sandbox.add_user(ALICE, "alice", real_name="Alice Archer")
+    sandbox.add_channel(INCIDENTS, "incidents", members=[sandbox.bot_user_id, ALICE])
+    yield sandbox
+    sandbox.stop()
+
+
+def bot_config(
+    slack: SlackSandbox, gitlab: GitLabSandbox, data_dir: Path
+) -> ShallowConfig:
+    config = ShallowConfig()
+    config.__dict__.update(importlib.import_module("errbot.config-template").__dict__)
+    settings = {
+        "BACKEND": "IncidentSlack",
+        "BOT_EXTRA_BACKEND_DIR": str(ROOT / "backends"),
+        "BOT_EXTRA_PLUGIN_DIR": str(ROOT / "plugins"),
+        "BOT_EXTRA_STORAGE_PLUGINS_DIR": str(ROOT / "storage"),
+        "STORAGE": "SQLite",
+        "BOT_DATA_DIR": str(data_dir),
+        "BOT_LOG_FILE": str(data_dir / "errbot.log"),
+        "BOT_LOG_LEVEL": logging.INFO,
+        "BOT_IDENTITY": {"token": slack.bot_token, "app_token": slack.app_token},
+        "SLACK_API_URL": slack.api_url,
+        "BOT_ADMINS": (ALICE,),
+        "BOT_PREFIX": "!",
+        "BOT_ALT_PREFIXES": (),
+        "CHATROOM_PRESENCE": (),
+        "AUTOINSTALL_DEPS": False,
+        "BOT_PLUGIN_INDEXES": (),
+        "CORE_PLUGINS": ("ACLs", "CommandNotFoundFilter", "Help", "Plugins", "Utils"),
+        "GITLAB_URL": gitlab.url,
+        "GITLAB_TOKEN": gitlab.token,
+        "INCIDENT_SETTINGS": str(ROOT / "settings.example.toml"),
+    }
+    config.__dict__.update(settings)
+    return config
+
+
+@pytest.fixture
+def bot(
+    slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, tmp_path: Path
+) -> Iterator[Any]:
+    """Start Errbot on the IncidentSlack backend and stop it after the test."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    config = bot_config(slack, gitlab_sandbox, data_dir)
+    instance = setup_bot("IncidentSlack", logging.getLogger("errbot"), config)
+    thread = threading.Thread(
+        target=instance.serve_forever, name="IncidentSlack bot", daemon=True
+    )
+    thread.start()
+    slack.wait_for_connection(timeout=10)
+    wait_until(lambda: plugins_activated(instance))
+    yield instance
+    instance.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the bot thread did not stop within 10 s"
+    instance.thread_pool.close()
+    instance.thread_pool.join()
+
+
+def plugins_activated(instance: Any) -> bool:
+    """Return True once the backend has handled Slack's hello frame.
+
+    The hello handler activates every plugin and then removes itself.
+    """
+    client = instance.slack_socket_mode
+    return client is not None and (
+        instance._sm_handle_hello not in client.message_listeners
+    )
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll a condition until it returns a true value, and return that value.
+
+    Raises AssertionError after timeout seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def bot_posts(slack: SlackSandbox, channel: str = INCIDENTS) -> list[dict[str, Any]]:
+    return [m for m in slack.messages(channel) if m["user"] == slack.bot_user_id]
+
+
+def wait_for_posts(slack: SlackSandbox, count: int) -> list[dict[str, Any]]:
+    """Wait until the bot has posted `count` messages in the incident channel."""
+    wait_until(lambda: len(bot_posts(slack)) >= count)
+    return bot_posts(slack)
+
+
+def declare(slack: SlackSandbox) -> dict[str, Any]:
+    """Declare an incident in the channel and return the bot's reply."""
+    slack.post_as(ALICE, INCIDENTS, DECLARE)
+    return wait_until(lambda: next(iter(declared_posts(slack)), None))
+
+
+def incident_channel(slack: SlackSandbox, name: str = "inc-1") -> str:
+    """Return the id of the channel the bot created for an incident."""
+    web = WebClient(token=slack.bot_token, base_url=slack.api_url)
+    for channel in web.conversations_list(types="public_channel")["channels"]:
+        if channel["name"] == name:
+            return str(channel["id"])
+    raise AssertionError(f"the bot created no channel #{name}")
+
+
+def assert_local_only(slack: SlackSandbox, hosts: list[str]) -> None:
+    assert slack.unknown_methods == []
+    assert set(hosts) <= {LOOPBACK, "localhost"}, hosts
+
+
+# Start and first command
+
+
+def test_declare_replies_in_channel(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, hosts: list[str]
+) -> None:
+    reply = declare(slack)
+
+    issue = gitlab_sandbox.issue("infra/production", 1)
+    assert issue["web_url"] in reply["text"]
+    assert "could not be created" not in reply["text"]
+    assert "Checkout errors" in issue["title"]
+    assert_local_only(slack, hosts)
+    assert slack.calls_to("auth.test")
+
+
+def test_declare_creates_incident_channel(bot: Any, slack: SlackSandbox) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+
+    invites = slack.calls_to("conversations.invite")
+    assert [call["channel"] for call in invites] == [channel]
+    assert invites[0]["users"] == ALICE
+    slack.post_as(ALICE, channel, "!incident status")
+    assert wait_until(lambda: bot_posts(slack, channel))
+
+
+def declared_posts(slack: SlackSandbox) -> list[dict[str, Any]]:
+    return [m for m in bot_posts(slack) if m["text"].startswith("Declared")]
+
+
+def status_posts(slack: SlackSandbox, channel: str) -> list[dict[str, Any]]:
+    return [m for m in bot_posts(slack, channel) if "Status update" in m["text"]]
+
+
+def envelope_of(slack: SlackSandbox, ts: str) -> dict[str, Any]:
+    """Return the events_api envelope that delivered the message with this ts."""
+    for envelope in slack.envelopes:
+        event = envelope["payload"].get("event", {})
+        if envelope["type"] == "events_api" and event.get("ts") == ts:
+            return envelope
+    raise AssertionError(f"no envelope delivered message {ts}")
+
+
+def settle(slack: SlackSandbox, envelope_id: str) -> None:
+    """Wait for an envelope's acknowledgement and for any work it started."""
+    slack.wait_for_ack(envelope_id)
+    time.sleep(1.0)
+
+
+# Repeated deliveries
+
+
+def test_redelivered_event_runs_once(
+    bot: Any,
+    slack: SlackSandbox,
+    gitlab_sandbox: GitLabSandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ts = slack.post_as(ALICE, INCIDENTS, DECLARE)
+    wait_for_posts(slack, 1)
+    payload = envelope_of(slack, ts)["payload"]
+
+    caplog.set_level(logging.INFO)
+    retry = slack.deliver_event(
+        payload["event"], event_id=payload["event_id"], retry_attempt=1
+    )
+    settle(slack, retry)
+
+    assert len(declared_posts(slack)) == 1
+    assert "Dropping repeated delivery of event" in caplog.text
+    with pytest.raises(KeyError):
+        gitlab_sandbox.issue("infra/production", 2)
+
+
+def test_edited_command_does_not_rerun(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+    ts = slack.post_as(ALICE, channel, "!incident update Rolling back the deploy")
+    wait_until(lambda: status_posts(slack, channel))
+    notes_before = len(gitlab_sandbox.issue("infra/production", 1)["notes"])
+
+    edit = slack.edit_as(ALICE, channel, ts, "!incident update Rolled back")
+    settle(slack, edit)
+
+    assert len(status_posts(slack, channel)) == 1
+    assert len(gitlab_sandbox.issue("infra/production", 1)["notes"]) == notes_before
+
+
+def test_link_preview_edit_is_ignored(bot: Any, slack: SlackSandbox) -> None:
+    ts = slack.post_as(ALICE, INCIDENTS, "see https://status.example.org")
+    preview = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": INCIDENTS,
+        "ts": "1733301000.000900",
+        "event_ts": "1733301000.000900",
+        "message": {
+            "type": "message",
+            "user": ALICE,
+            "text": DECLARE,
+            "ts": ts,
+            "attachments": [{"title": "Status", "from_url": "https://example.org"}],
+        },
+        "previous_message": {"type": "message", "user": ALICE, "text": DECLARE},
+    }
+
+    settle(slack, slack.deliver_event(preview))
+
+    assert bot_posts(slack) == []
+
+
+def test_own_messages_and_reactions_ignored(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+    ts = slack.post_as(ALICE, channel, "Rolled back the deploy")
+    own_message = {
+        "type": "message",
+        "channel": channel,
+        "user": slack.bot_user_id,
+        "bot_id": slack.bot_id,
+        "text": "!incident update Posted by the bot itself",
+        "ts": "1733301000.000500",
+        "event_ts": "1733301000.000500",
+    }
+    own_reaction = {
+        "type": "reaction_added",
+        "user": slack.bot_user_id,
+        "reaction": "pushpin",
+        "item_user": ALICE,
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": "1733301000.000600",
+    }
+
+    settle(slack, slack.deliver_event(own_message))
+    settle(slack, slack.deliver_event(own_reaction))
+
+    assert status_posts(slack, channel) == []
+    assert gitlab_sandbox.issue("infra/production", 1)["notes"] == []
+
+
+# Slash commands
+
+
+@pytest.mark.parametrize("command", ["/incident", "/inc"])
+def test_slash_command_runs_incident(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, command: str
+) -> None:
+    gitlab_sandbox.delay_next("POST", r"/issues$", 2.0)
+
+    envelope = slack.deliver_slash_command(
+        command, "declare S2 Checkout errors", ALICE, INCIDENTS
+    )
+
+    assert slack.wait_for_ack(envelope) < 1.0
+    reply = wait_until(lambda: declared_posts(slack))[0]
+    issue = gitlab_sandbox.issue("infra/production", 1)
+    assert issue["web_url"] in reply["text"]
+    assert "alice" in reply["text"].lower()
+
+
+def test_unknown_slash_command_is_acknowledged(bot: Any, slack: SlackSandbox) -> None:
+    envelope = slack.deliver_slash_command("/deploy", "now", ALICE, INCIDENTS)
+
+    assert slack.wait_for_ack(envelope) < 1.0
+    time.sleep(0.5)
+    assert bot_posts(slack) == []
+
+
+# Reactions
+
+
+def test_pushpin_adds_public_note(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+    ts = slack.post_as(ALICE, channel, "Rolled back the 14:05 deploy")
+    # The plugin copies the text it stored when the message arrived.
+    time.sleep(0.5)
+
+    slack.react_as(ALICE, channel, ts, "pushpin")
+
+    notes = wait_until(lambda: gitlab_sandbox.issue("infra/production", 1)["notes"])
+    assert "Rolled back the 14:05 deploy" in notes[0]["body"]
+    assert notes[0]["internal"] is False
+
+
+# Posting options
+
+
+def test_posts_have_link_names_off(
+    bot: Any, slack: SlackSandbox, hosts: list[str]
+) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+    slack.post_as(ALICE, channel, "!incident update Paging <!here> for the database")
+    posts = wait_until(lambda: status_posts(slack, channel))
+
+    assert "<!here>" not in posts[0]["text"]
+    assert "here" in posts[0]["text"]
+    for post in bot_posts(slack, INCIDENTS) + bot_posts(slack, channel):
+        assert post["link_names"] is False, post
+    assert_local_only(slack, hosts)
+
+
+def test_send_returns_message_ts(bot: Any, slack: SlackSandbox) -> None:
+    room = bot.build_identifier(f"<#{INCIDENTS}>")
+
+    sent = bot.send(room, "Checkout is back to normal")
+
+    posts = bot_posts(slack)
+    assert len(posts) == 1
+    assert sent.extras["ts"] == [posts[0]["ts"]]
+    assert posts[0]["text"] == "Checkout is back to normal"
+
+
+def test_repeated_lookups_are_cached(bot: Any, slack: SlackSandbox) -> None:
+    slack.post_as(ALICE, INCIDENTS, "first message")
+    time.sleep(0.5)
+    slack.reset_log()
+
+    for number in range(3):
+        slack.post_as(ALICE, INCIDENTS, f"message {number}")
+    time.sleep(1.0)
+
+    assert slack.calls_to("conversations.info") == []
+    assert slack.calls_to("users.info") == []
+    assert slack.calls_to("team.info") == []
