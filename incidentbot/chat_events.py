@@ -18,8 +18,16 @@ def slack_event(msg: Any) -> dict[str, Any]:
 
 
 def message_ts(msg: Any) -> str | None:
-    """Return the message's Slack timestamp, its id within the channel."""
-    ts = slack_event(msg).get("ts") or (msg.extras or {}).get("ts")
+    """Return the message's Slack timestamp, its id within the channel.
+
+    For an edit (subtype message_changed) that is the edited message's
+    timestamp, not the edit event's, so the edit replaces the stored copy.
+    """
+    event = slack_event(msg)
+    edited = event.get("message") if event.get("subtype") == "message_changed" else None
+    if isinstance(edited, dict) and edited.get("ts"):
+        return str(edited["ts"])
+    ts = event.get("ts") or (msg.extras or {}).get("ts")
     return str(ts) if ts else None
 
 
