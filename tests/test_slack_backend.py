@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,31 +19,82 @@ sys.path.insert(0, str(ROOT / "backends" / "incident_slack"))
 
 from incident_slack import SLACK_API_URL, api_url
 from slack_commands import command_text
-from slack_deliveries import RecentEvents
+from slack_deliveries import (
+    DELIVERIES_FILE,
+    RETENTION_SECONDS,
+    DeliveryLog,
+    event_key,
+    slash_command_key,
+)
 
-# RecentEvents
-
-
-def test_recent_events_first_time() -> None:
-    events = RecentEvents()
-
-    assert events.first_time("Ev01") is True
-    assert events.first_time("Ev01") is False
-    assert events.first_time("Ev02") is True
+# Delivery log
 
 
-def test_recent_events_forget_oldest() -> None:
-    events = RecentEvents(capacity=2)
-    for event_id in ("Ev01", "Ev02", "Ev03"):
-        events.first_time(event_id)
+def test_delivery_log_first_time(tmp_path: Path) -> None:
+    deliveries = DeliveryLog(tmp_path / DELIVERIES_FILE)
 
-    assert events.first_time("Ev01") is True
-    assert events.first_time("Ev03") is False
+    assert deliveries.first_time("event:Ev01") is True
+    assert deliveries.first_time("event:Ev01") is False
+    assert deliveries.first_time("event:Ev02") is True
 
 
-def test_recent_events_reject_zero_capacity() -> None:
-    with pytest.raises(ValueError, match="capacity must be at least 1, got 0"):
-        RecentEvents(capacity=0)
+def test_delivery_log_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / DELIVERIES_FILE
+    first = DeliveryLog(path)
+    first.first_time("event:Ev01")
+    first.close()
+
+    reopened = DeliveryLog(path)
+
+    assert reopened.first_time("event:Ev01") is False
+    assert reopened.first_time("event:Ev02") is True
+
+
+def test_delivery_log_prunes_old_keys(tmp_path: Path) -> None:
+    now = [1000.0]
+    deliveries = DeliveryLog(tmp_path / DELIVERIES_FILE, clock=lambda: now[0])
+    deliveries.first_time("event:Ev01")
+
+    now[0] += RETENTION_SECONDS - 1
+    assert deliveries.first_time("event:Ev01") is False
+    now[0] += 2
+    assert deliveries.first_time("event:Ev02") is True
+    # Ev01's row was written at 1000, so the insert of Ev02 pruned it.
+    assert deliveries.first_time("event:Ev01") is True
+
+
+def test_delivery_log_rejects_zero_retention(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="retention_seconds must be positive, got 0"):
+        DeliveryLog(tmp_path / DELIVERIES_FILE, retention_seconds=0)
+
+
+def test_delivery_log_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / DELIVERIES_FILE
+
+    with pytest.raises(sqlite3.OperationalError, match="Check that BOT_DATA_DIR"):
+        DeliveryLog(path)
+
+
+def test_event_key_needs_event_id() -> None:
+    assert event_key({"event_id": "Ev01"}) == "event:Ev01"
+    assert event_key({"event": {}}) is None
+
+
+def test_slash_command_key_fields() -> None:
+    payload = {
+        "command": "/inc",
+        "text": "declare S2 Checkout errors",
+        "user_id": "U0ALICE001",
+        "channel_id": "C0INC00042",
+        "trigger_id": "1.2.abc",
+        "response_url": "http://127.0.0.1:1/commands/1",
+    }
+    same = {**payload, "response_url": "http://127.0.0.1:1/commands/2"}
+
+    assert slash_command_key(payload) == slash_command_key(same)
+    for field in ("command", "text", "user_id", "channel_id", "trigger_id"):
+        changed = {**payload, field: payload[field] + "x"}
+        assert slash_command_key(changed) != slash_command_key(payload), field
 
 
 # Slash commands

@@ -86,21 +86,46 @@ def bot_config(
 
 
 @pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def bot(
-    slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, tmp_path: Path
+    slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, data_dir: Path
 ) -> Iterator[Any]:
     """Start Errbot on the IncidentSlack backend and stop it after the test."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    config = bot_config(slack, gitlab_sandbox, data_dir)
+    instance, thread = start_bot(slack, gitlab_sandbox, data_dir)
+    yield instance
+    stop_bot(instance, thread)
+
+
+def start_bot(
+    slack: SlackSandbox,
+    gitlab: GitLabSandbox,
+    data_dir: Path,
+    connections: int = 1,
+) -> tuple[Any, threading.Thread]:
+    """Start Errbot in a thread and wait until its plugins are active.
+
+    connections is the number of Socket Mode connections the sandbox has
+    seen once this bot is connected, so a restarted bot passes 2.
+    """
+    config = bot_config(slack, gitlab, data_dir)
     instance = setup_bot("IncidentSlack", logging.getLogger("errbot"), config)
     thread = threading.Thread(
         target=instance.serve_forever, name="IncidentSlack bot", daemon=True
     )
     thread.start()
-    slack.wait_for_connection(timeout=10)
+    slack.wait_for_connection(timeout=10, total=connections)
     wait_until(lambda: plugins_activated(instance))
-    yield instance
+    return instance, thread
+
+
+def stop_bot(instance: Any, thread: threading.Thread) -> None:
+    """Stop a bot started by start_bot, and fail if it does not stop."""
     instance.stop()
     thread.join(timeout=10)
     assert not thread.is_alive(), "the bot thread did not stop within 10 s"
@@ -238,6 +263,131 @@ def test_redelivered_event_runs_once(
         gitlab_sandbox.issue("infra/production", 2)
 
 
+def update_event(channel: str, ts: str, text: str) -> dict[str, Any]:
+    """Build the message event of Alice posting text, as Slack delivers it."""
+    return {
+        "type": "message",
+        "channel": channel,
+        "user": ALICE,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+
+
+def notes(gitlab: GitLabSandbox) -> list[dict[str, Any]]:
+    return list(gitlab.issue("infra/production", 1)["notes"])
+
+
+def test_redelivery_after_restart_runs_once(
+    slack: SlackSandbox,
+    gitlab_sandbox: GitLabSandbox,
+    data_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, thread = start_bot(slack, gitlab_sandbox, data_dir)
+    try:
+        declare(slack)
+        channel = incident_channel(slack)
+        ts = slack.post_as(ALICE, channel, "!incident update Rolling back the deploy")
+        wait_until(lambda: status_posts(slack, channel))
+        payload = envelope_of(slack, ts)["payload"]
+        notes_before = len(notes(gitlab_sandbox))
+    finally:
+        stop_bot(first, thread)
+
+    second, thread = start_bot(slack, gitlab_sandbox, data_dir, connections=2)
+    caplog.set_level(logging.INFO)
+    try:
+        retry = slack.deliver_event(
+            payload["event"], event_id=payload["event_id"], retry_attempt=1
+        )
+        settle(slack, retry)
+    finally:
+        stop_bot(second, thread)
+
+    assert len(status_posts(slack, channel)) == 1
+    assert len(notes(gitlab_sandbox)) == notes_before
+    # The plugin drops a repeated command message by its ts too, so the
+    # backend's own drop shows only in its log.
+    assert f"Dropping repeated delivery of event:{payload['event_id']}" in caplog.text
+
+
+def test_slash_command_after_restart_runs_once(
+    slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, data_dir: Path
+) -> None:
+    first, thread = start_bot(slack, gitlab_sandbox, data_dir)
+    try:
+        declare(slack)
+        channel = incident_channel(slack)
+        notes_before = len(notes(gitlab_sandbox))
+        envelope = slack.deliver_slash_command(
+            "/inc", "update Rolling back", ALICE, channel, trigger_id="1.2.abc"
+        )
+        wait_until(lambda: status_posts(slack, channel))
+        settle(slack, envelope)
+    finally:
+        stop_bot(first, thread)
+
+    second, thread = start_bot(slack, gitlab_sandbox, data_dir, connections=2)
+    try:
+        repeat = slack.deliver_slash_command(
+            "/inc", "update Rolling back", ALICE, channel, trigger_id="1.2.abc"
+        )
+        settle(slack, repeat)
+    finally:
+        stop_bot(second, thread)
+
+    assert len(status_posts(slack, channel)) == 1
+    assert len(notes(gitlab_sandbox)) == notes_before + 1
+
+
+def test_unhandled_retry_after_restart_runs(
+    slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, data_dir: Path
+) -> None:
+    first, thread = start_bot(slack, gitlab_sandbox, data_dir)
+    try:
+        declare(slack)
+        channel = incident_channel(slack)
+        notes_before = len(notes(gitlab_sandbox))
+    finally:
+        stop_bot(first, thread)
+
+    # Slack sent the first delivery while the bot was down, so the bot's
+    # first sight of this event is Slack's retry.
+    event = update_event(channel, "1733301000.000700", "!incident update Failed over")
+    second, thread = start_bot(slack, gitlab_sandbox, data_dir, connections=2)
+    try:
+        retry = slack.deliver_event(event, event_id="Ev0UNSEEN01", retry_attempt=1)
+        slack.wait_for_ack(retry)
+        wait_until(lambda: status_posts(slack, channel))
+    finally:
+        stop_bot(second, thread)
+
+    assert len(status_posts(slack, channel)) == 1
+    assert len(notes(gitlab_sandbox)) == notes_before + 1
+    assert "Failed over" in notes(gitlab_sandbox)[-1]["body"]
+
+
+def test_repeated_slash_command_runs_once(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
+) -> None:
+    first = slack.deliver_slash_command(
+        "/inc", "declare S2 Checkout errors", ALICE, INCIDENTS, trigger_id="1.2.abc"
+    )
+    wait_until(lambda: declared_posts(slack))
+    repeat = slack.deliver_slash_command(
+        "/inc", "declare S2 Checkout errors", ALICE, INCIDENTS, trigger_id="1.2.abc"
+    )
+    settle(slack, repeat)
+
+    assert slack.wait_for_ack(first) < 1.0
+    assert len(declared_posts(slack)) == 1
+    with pytest.raises(KeyError):
+        gitlab_sandbox.issue("infra/production", 2)
+
+
 def test_edited_command_does_not_rerun(
     bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
 ) -> None:
@@ -356,6 +506,24 @@ def test_pushpin_adds_public_note(
     assert notes[0]["internal"] is False
 
 
+def test_pushpin_on_unseen_thread_reply(
+    bot: Any, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox
+) -> None:
+    declare(slack)
+    channel = incident_channel(slack)
+    parent = slack.post_as(ALICE, channel, "Replica lag is climbing", deliver=False)
+    reply = slack.post_as(
+        ALICE, channel, "Failover finished at 14:20", thread_ts=parent, deliver=False
+    )
+
+    slack.react_as(ALICE, channel, reply, "pushpin")
+
+    notes = wait_until(lambda: gitlab_sandbox.issue("infra/production", 1)["notes"])
+    assert len(notes) == 1
+    assert "Failover finished at 14:20" in notes[0]["body"]
+    assert "Replica lag is climbing" not in notes[0]["body"]
+
+
 # Posting options
 
 
@@ -397,3 +565,38 @@ def test_repeated_lookups_are_cached(bot: Any, slack: SlackSandbox) -> None:
     assert slack.calls_to("conversations.info") == []
     assert slack.calls_to("users.info") == []
     assert slack.calls_to("team.info") == []
+
+
+# Message lookup
+
+
+def test_fetch_message_top_level(bot: Any, slack: SlackSandbox) -> None:
+    ts = slack.post_as(ALICE, INCIDENTS, "Checkout 5xx rate is 12%")
+    slack.post_as(ALICE, INCIDENTS, "a later message")
+
+    message = bot.fetch_message(INCIDENTS, ts)
+
+    assert message is not None
+    assert message["ts"] == ts
+    assert message["text"] == "Checkout 5xx rate is 12%"
+    assert message["user"] == ALICE
+    assert slack.calls_to("conversations.replies") == []
+
+
+def test_fetch_message_thread_reply(bot: Any, slack: SlackSandbox) -> None:
+    parent = slack.post_as(ALICE, INCIDENTS, "Checkout 5xx rate is 12%")
+    reply = slack.post_as(ALICE, INCIDENTS, "Rolled back at 14:05", thread_ts=parent)
+    slack.post_as(ALICE, INCIDENTS, "Back to 0.2%", thread_ts=parent)
+
+    message = bot.fetch_message(INCIDENTS, reply)
+
+    assert message is not None
+    assert message["ts"] == reply
+    assert message["thread_ts"] == parent
+    assert message["text"] == "Rolled back at 14:05"
+
+
+def test_fetch_message_unknown_ts(bot: Any, slack: SlackSandbox) -> None:
+    slack.post_as(ALICE, INCIDENTS, "Checkout 5xx rate is 12%")
+
+    assert bot.fetch_message(INCIDENTS, "1000000000.000100") is None

@@ -3,14 +3,16 @@
 It adds, over the stock backend:
 - every WebClient, the Socket Mode one included, uses the config's
   SLACK_API_URL, so a test or staging setup that sets it reaches no other host;
-- an event that Slack delivers again (same event_id) runs once;
+- an event that Slack delivers again (same event_id) runs once, and so does a
+  repeated slash-command envelope, even across a restart (slack_deliveries);
 - edits of a message (message_changed) and the bot's own messages and
   reactions run no commands;
 - /incident and /inc slash commands run as the chat command `!incident`;
 - query_room finds, creates and invites into channels that did not exist;
 - posts go out with link_names off, so text quoted from people cannot ping;
 - successful users.info, conversations.info and team.info responses are cached;
-- send() returns the posted message, with its Slack timestamps in extras["ts"].
+- send() returns the posted message, with its Slack timestamps in extras["ts"];
+- fetch_message() returns a message by channel and ts, thread replies included.
 
 Only Socket Mode is supported: BOT_IDENTITY needs both "token" and "app_token".
 """
@@ -18,14 +20,22 @@ Only Socket Mode is supported: BOT_IDENTITY needs both "token" and "app_token".
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import slackv3.slackv3 as stock
 from errbot.backends.base import Message
 from errbot.utils import split_string_after
 from slack_commands import command_text
-from slack_deliveries import RecentEvents
+from slack_deliveries import (
+    DELIVERIES_FILE,
+    DeliveryLog,
+    event_key,
+    slash_command_key,
+)
+from slack_history import find_message
 from slack_lookups import CachingWebClient
 from slack_rooms import IncidentSlackRoom
 from slack_sdk.socket_mode import SocketModeClient
@@ -54,7 +64,7 @@ class IncidentSlackBackend(stock.SlackBackend):
                 "BOT_IDENTITY has no app_token: the IncidentSlack backend needs "
                 "Socket Mode. Set SLACK_APP_TOKEN to the app-level token (xapp-...)."
             )
-        self._recent_events = RecentEvents()
+        self._deliveries = DeliveryLog(Path(config.BOT_DATA_DIR) / DELIVERIES_FILE)
         self._stopped = threading.Event()
         # Messages posted by the current thread's send(), so that it can
         # return their Slack timestamps.
@@ -129,20 +139,31 @@ class IncidentSlackBackend(stock.SlackBackend):
             SocketModeResponse(envelope_id=req.envelope_id)
         )
         if req.type == "events_api":
-            self._handle_events_api(req.payload, req.retry_attempt)
+            if self._first_delivery(event_key(req.payload), req.retry_attempt):
+                self._generic_wrapper(req.payload)
         elif req.type == "slash_commands":
-            self._handle_slash_command(req.payload)
+            if self._first_delivery(slash_command_key(req.payload), None):
+                self._handle_slash_command(req.payload)
         else:
             log.info("Ignoring Socket Mode envelope of type %s", req.type)
 
-    def _handle_events_api(self, payload: dict[str, Any], retry: int | None) -> None:
-        event_id = payload.get("event_id")
-        if event_id and not self._recent_events.first_time(event_id):
-            log.info(
-                "Dropping repeated delivery of event %s (retry %s)", event_id, retry
+    def _first_delivery(self, key: str | None, retry: int | None) -> bool:
+        """Record a delivery and return False if it was handled before."""
+        if key is None:
+            return True
+        try:
+            first = self._deliveries.first_time(key)
+        except sqlite3.Error:
+            # Running a command twice does less harm than never running it.
+            log.exception(
+                "Failed to record delivery %s in %s, handling it anyway",
+                key,
+                self._deliveries.path,
             )
-            return
-        self._generic_wrapper(payload)
+            return True
+        if not first:
+            log.info("Dropping repeated delivery of %s (retry %s)", key, retry)
+        return first
 
     def _handle_message(self, webclient: WebClient, event: dict[str, Any]) -> None:
         subtype = event.get("subtype")
@@ -257,9 +278,23 @@ class IncidentSlackBackend(stock.SlackBackend):
             if collecting is not None:
                 collecting.append(sent)
 
+    # Message lookup
+
+    def fetch_message(self, channel_id: str, ts: str) -> dict[str, Any] | None:
+        """Return the raw Slack message with this ts, or None if Slack has none.
+
+        It finds thread replies too, so a plugin can read a reacted message
+        it never received. Raises SlackApiError when Slack rejects the call,
+        for example not_in_channel or a missing history scope.
+        """
+        return find_message(self.slack_web, channel_id, ts)
+
     def shutdown(self) -> None:
         self._stopped.set()
-        super().shutdown()
+        try:
+            super().shutdown()
+        finally:
+            self._deliveries.close()
 
 
 def api_url(config: Any) -> str:

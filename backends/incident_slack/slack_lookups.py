@@ -14,8 +14,15 @@ from slack_sdk.web import SlackResponse, WebClient
 
 # Read-only lookups whose successful responses are cached.
 CACHED_METHODS = ("users.info", "conversations.info", "team.info")
+# conversations.* reads that change nothing, so they keep the cache.
+READ_ONLY_METHODS = (
+    "conversations.history",
+    "conversations.replies",
+    "conversations.list",
+    "conversations.members",
+)
 # Seconds a lookup stays cached. A renamed channel or user shows its old name
-# for up to this long, except after the bot's own conversations.* calls.
+# for up to this long, except after the bot's own conversations.* changes.
 CACHE_SECONDS = 300.0
 
 
@@ -29,7 +36,9 @@ class CachingWebClient(WebClient):
 
     def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         if api_method not in CACHED_METHODS:
-            if api_method.startswith("conversations."):
+            if api_method.startswith("conversations.") and (
+                api_method not in READ_ONLY_METHODS
+            ):
                 # The bot changed a channel (created, joined, set its topic),
                 # so its stored description may be out of date.
                 self._forget("conversations.info")

@@ -506,7 +506,7 @@ class Incident(BotPlugin):
             return
         person = self._person_name(reaction.reactor)
         added = reaction.action == REACTION_ADDED
-        message = self.store.message(channel, ts)
+        message = self.store.message(channel, ts) or self._fetch_message(channel, ts)
         try:
             self.pins.react(channel, ts, kind, person, added=added, message=message)
         except (IncidentError, GitLabError) as error:
@@ -514,6 +514,39 @@ class Incident(BotPlugin):
             incident = self.store.get(ref)
             if incident is not None and incident.chat_target:
                 self._say(incident.chat_target, reaction_failed(person, error))
+
+    def _fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
+        """Fetch a message the bot never saw from the chat service, if it can.
+
+        Messages from before the bot joined, and thread replies the backend
+        did not pass on, are not in the store. The Slack backend can read them
+        back; the text and test backends cannot.
+        """
+        fetch = getattr(self._bot, "fetch_message", None)
+        if fetch is None:
+            return None
+        try:
+            raw = fetch(channel, ts)
+        except Exception as error:
+            log.warning("could not fetch message %s in %s: %s", ts, channel, error)
+            return None
+        if not raw:
+            return None
+        user = raw.get("user")
+        if user:
+            author = self._person_name(self.build_identifier(f"<@{user}>"))
+        else:
+            author = str(raw.get("username") or raw.get("bot_id") or "unknown")
+        message = ChatMessage(
+            channel=channel,
+            ts=ts,
+            author=author,
+            posted_at=ts_time(ts) or self._now(),
+            text=self._text(slack_text.message_text(raw)),
+            files=tuple(slack_text.file_names(raw)),
+        )
+        self.store.put_message(message)
+        return message
 
     # Reminders
 
