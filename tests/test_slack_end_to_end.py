@@ -524,6 +524,19 @@ def test_pushpin_on_unseen_thread_reply(
     assert "Replica lag is climbing" not in notes[0]["body"]
 
 
+def test_rate_limited_posts_are_retried(bot: Any, slack: SlackSandbox) -> None:
+    # Declaring posts twice (the announcement, then the reply); both are
+    # rate limited once and must still arrive.
+    slack.fail_next("chat.postMessage", 429, times=2, retry_after=1)
+
+    reply = declare(slack)
+    posts = wait_until(lambda: len(bot_posts(slack)) >= 2 and bot_posts(slack))
+
+    assert "infra/production#1" in reply["text"]
+    assert any("incident declared by" in post["text"] for post in posts)
+    assert len(slack.calls_to("chat.postMessage")) == 4
+
+
 # Posting options
 
 

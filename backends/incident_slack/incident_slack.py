@@ -38,6 +38,7 @@ from slack_deliveries import (
 from slack_history import find_message
 from slack_lookups import CachingWebClient
 from slack_rooms import IncidentSlackRoom
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 # slack_sdk's default base URL, used only when the config sets no SLACK_API_URL.
 SLACK_API_URL = "https://slack.com/api/"
+# Retries of a Web API call that Slack answered with 429, each after its
+# Retry-After.
+RATE_LIMIT_RETRIES = 3
 
 
 class IncidentSlackBackend(stock.SlackBackend):
@@ -86,8 +90,15 @@ class IncidentSlackBackend(stock.SlackBackend):
 
     def web_client(self) -> WebClient:
         """Build a Web API client for the configured API URL."""
+        # Slack answers 429 with a Retry-After when a workspace posts fast, as
+        # an incident channel can; a few bounded retries keep replies flowing.
         return CachingWebClient(
-            token=self.token, base_url=self.api_url, proxy=self.proxies
+            token=self.token,
+            base_url=self.api_url,
+            proxy=self.proxies,
+            retry_handlers=[
+                RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)
+            ],
         )
 
     def serve_once(self) -> bool:
