@@ -307,16 +307,7 @@ def reactions_add(call: ApiCall) -> dict[str, Any]:
     channel, message, name = _reaction_target(call)
     if not add_reaction(message, call.caller, name):
         raise SlackError("already_reacted")
-    call.events.append(
-        reaction_event(
-            added=True,
-            user_id=call.caller,
-            name=name,
-            channel=channel,
-            message=message,
-            event_ts=call.workspace.clock.next_ts(),
-        )
-    )
+    _queue_reaction_event(call, channel, message, name, added=True)
     return {}
 
 
@@ -324,9 +315,21 @@ def reactions_remove(call: ApiCall) -> dict[str, Any]:
     channel, message, name = _reaction_target(call)
     if not remove_reaction(message, call.caller, name):
         raise SlackError("no_reaction")
+    _queue_reaction_event(call, channel, message, name, added=False)
+    return {}
+
+
+def _queue_reaction_event(
+    call: ApiCall,
+    channel: ChannelRecord,
+    message: MessageRecord,
+    name: str,
+    *,
+    added: bool,
+) -> None:
     call.events.append(
         reaction_event(
-            added=False,
+            added=added,
             user_id=call.caller,
             name=name,
             channel=channel,
@@ -334,7 +337,6 @@ def reactions_remove(call: ApiCall) -> dict[str, Any]:
             event_ts=call.workspace.clock.next_ts(),
         )
     )
-    return {}
 
 
 METHODS: dict[str, Handler] = {

@@ -76,30 +76,28 @@ def conversations_info(call: ApiCall) -> dict[str, Any]:
 
 
 def conversations_list(call: ApiCall) -> dict[str, Any]:
-    types = _channel_types(call)
-    exclude_archived = call.flag("exclude_archived")
-    selected = []
-    for channel in call.workspace.channels.values():
-        if _type_of(channel) not in types:
-            continue
-        if channel.is_private and call.caller not in channel.members:
-            continue
-        if exclude_archived and channel.is_archived:
-            continue
-        selected.append(channel.as_json(call.caller))
-    page, next_cursor = paginate(call, selected, default=100, maximum=1000)
-    return {"channels": page, "response_metadata": {"next_cursor": next_cursor}}
+    return _channel_page(call, member=None)
 
 
 def users_conversations(call: ApiCall) -> dict[str, Any]:
     user_id = call.text("user") or call.caller
     if user_id not in call.workspace.users:
         raise SlackError("user_not_found")
+    return _channel_page(call, member=user_id)
+
+
+def _channel_page(call: ApiCall, member: str | None) -> dict[str, Any]:
+    """Return one page of the channels the caller may see, of the asked types.
+
+    With `member`, only channels that user belongs to are listed.
+    """
     types = _channel_types(call)
     exclude_archived = call.flag("exclude_archived")
     selected = []
     for channel in call.workspace.channels.values():
-        if user_id not in channel.members or _type_of(channel) not in types:
+        if member is not None and member not in channel.members:
+            continue
+        if _type_of(channel) not in types:
             continue
         if channel.is_private and call.caller not in channel.members:
             continue
