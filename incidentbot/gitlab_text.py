@@ -31,8 +31,8 @@ def inert(text: str) -> str:
     so `/close` renders as written but does not run. A word joiner goes after
     the `@` of each mention (`@all`, `@bob`, `@group/sub`). All other characters
     are kept, except that a `<` that would open an HTML tag or comment (`<b>`,
-    `</x>`, `<!--`, `<!channel>`) is written as `&lt;`: GitLab's sanitizer
-    would drop the tag, and a comment could hide text or fake the bot's
+    `</x>`, `<!--`, `<!channel>`) is written as `&lt;`. GitLab's sanitizer
+    would drop such a tag, and a comment could hide text or fake the bot's
     section markers. Lines inside code blocks are changed too, where the
     backslash shows.
     """

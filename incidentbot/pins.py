@@ -2,9 +2,9 @@
 
 A reaction named in the settings as public (`pushpin` by default) copies the
 message as a public note, one named as internal (`star`) as an internal note.
-Each message gets at most one note of each kind however many people react and
-however often the event arrives, and at most one note in all: a public copy
-replaces an internal one, since the text is then public anyway. Removing the
+Each message gets at most one note however many people react and however
+often the event arrives. A public copy replaces an internal one, since the
+text is then public anyway. Removing the
 last reaction of a kind deletes the bot's note of that kind, and an internal
 copy comes back if the message still has internal reactions.
 """

@@ -85,8 +85,8 @@ class IncidentReminders:
             return None
         last = incident.last_update
         since = last.at if last else incident.declared_at
-        # NOTE: the lead's chat name is plain text, which pings nobody on
-        # Slack; a mention needs the Slack user id, which the store lacks.
+        # NOTE: the lead's chat name is plain text, which notifies no one on
+        # Slack, because a mention needs the Slack user id, which the store lacks.
         lead = incident.roles.get("lead", "lead")
         self.say(
             incident.chat_target,

@@ -358,7 +358,7 @@ def test_run_bot_starts_and_stops_sandbox(tmp_path: Path) -> None:
 
 
 def test_run_bot_sandbox_starts_fresh_each_time(tmp_path: Path) -> None:
-    # The sandbox GitLab forgets its issues on exit, so a second run must not
+    # The sandbox GitLab discards its issues on exit, so a second run must not
     # remember the incident declared in the first.
     replies = []
     for _ in range(2):

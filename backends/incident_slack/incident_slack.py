@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # slack_sdk's default base URL, used only when the config sets no SLACK_API_URL.
 SLACK_API_URL = "https://slack.com/api/"
-# Retries of a Web API call that Slack answered with 429, each after its
+# Retries of a Web API call that Slack rejected with 429, each after its
 # Retry-After.
 RATE_LIMIT_RETRIES = 3
 
@@ -90,7 +90,7 @@ class IncidentSlackBackend(stock.SlackBackend):
 
     def web_client(self) -> WebClient:
         """Build a Web API client for the configured API URL."""
-        # Slack answers 429 with a Retry-After when a workspace posts fast, as
+        # Slack returns 429 with a Retry-After when a workspace posts fast, as
         # an incident channel can; a few bounded retries keep replies flowing.
         return CachingWebClient(
             token=self.token,

@@ -85,8 +85,8 @@ class Incident(BotPlugin):
             log.error("incident settings are invalid: %s", error)
             raise
         super().activate()
-        # Without GitLab the plugin stays loaded, so that every command says
-        # what is missing instead of Errbot answering "command not found".
+        # Without GitLab the plugin stays loaded, so that every command reports
+        # what is missing instead of Errbot replying "command not found".
         self.unavailable = ""
         url = getattr(self.bot_config, "GITLAB_URL", None)
         token = getattr(self.bot_config, "GITLAB_TOKEN", None)

@@ -5,7 +5,7 @@ from errbot.backends.base import Message
 
 
 class Peek(BotPlugin):
-    """Shows what another plugin sees of an incident."""
+    """Test plugin that reads incidents from the Incident plugin's store."""
 
     @botcmd
     def peek(self, msg: Message, args: str) -> str:
