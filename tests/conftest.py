@@ -15,6 +15,9 @@ from tests.chat import Chat
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The Slack fixtures: hosts, slack, data_dir and bot (Errbot on IncidentSlack).
+pytest_plugins = ["tests.slack_bot"]
+
 
 @pytest.fixture
 def gitlab_sandbox() -> Iterator[GitLabSandbox]:
