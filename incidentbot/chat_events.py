@@ -10,6 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+# Extras key a plugin sets on an incoming message whose reply is meant for its
+# sender only, such as an error or help. The Slack backend then shows the reply
+# of a slash command to that person alone.
+PRIVATE_REPLY = "private_reply"
+# Extras key the Slack backend sets on a message that someone edited, which it
+# hands to plugins' callback_message_edit instead of running it as a command.
+EDITED = "edited"
+
 
 def slack_event(msg: Any) -> dict[str, Any]:
     """Return the raw Slack event behind a message, or an empty dict."""

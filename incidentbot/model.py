@@ -103,6 +103,12 @@ class Incident:
     cadence_from: datetime | None = None
     # Where reminders go: the chat identifier of the channel, as text.
     chat_target: str = ""
+    # Id of the chat channel the bot created for this incident, "" for none.
+    # The bot keeps that channel's topic and status card while `channel` is it.
+    created_channel: str = ""
+    # Slack ts of the status card in the incident channel, "" before one is
+    # posted. The bot edits that message on every change.
+    card_ts: str = ""
 
     @property
     def ref(self) -> str:

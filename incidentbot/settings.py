@@ -2,8 +2,8 @@
 
 settings.example.toml at the repository root documents every key. Every key it
 shows is required, except the optional keys of a field (label_prefix for kinds
-other than "label", required, choices and help). Unknown keys are errors because
-they are usually typos of known ones.
+other than "label", required, choices and help) and the [slack] table.
+Unknown keys are errors because they are usually typos of known ones.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +40,12 @@ _REACTION_NAME = re.compile(r"[a-z0-9_+'-]+")
 _TEXT_CHOICE = re.compile(r"\S(?:.*\S)?")
 _LABEL_CHOICE = re.compile(r"[^,\s](?:[^,]*[^,\s])?")
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+# Slack slash command names: a slash, then at most 31 lowercase letters,
+# digits, hyphens or underscores.
+_SLASH_COMMAND = re.compile(r"/[a-z0-9_-]{1,31}")
+# Chat commands a slash command may run: the plugins' top-level commands.
+SLASH_TARGETS = ("incident", "pd", "followup")
+DEFAULT_SLASH_COMMANDS = {"/incident": "incident", "/inc": "incident", "/pd": "pd"}
 _CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
@@ -102,6 +108,10 @@ class Settings:
     internal_reactions: tuple[str, ...]
     reminder_poll_seconds: float
     calendar: Calendar
+    # Slack slash command ("/inc") to the chat command it runs ("incident").
+    slash_commands: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_SLASH_COMMANDS)
+    )
 
     def severity(self, text: str) -> Severity:
         """Return the severity that chat text such as "S2", "sev2" or "2" names.
@@ -267,6 +277,7 @@ def _parse(root: _Table) -> Settings:
         "reactions",
         "reminders",
         "calendar",
+        "slack",
     )
     # Sections are read in the order of settings.example.toml, so the first
     # error reported is the first one in a file laid out like the example.
@@ -317,6 +328,11 @@ def _parse(root: _Table) -> Settings:
     )
 
     calendar = _parse_calendar(root.table("calendar"))
+    slash_commands = (
+        _parse_slash_commands(root.table("slack"))
+        if "slack" in root.data
+        else dict(DEFAULT_SLASH_COMMANDS)
+    )
 
     return Settings(
         incident_project=incident_project,
@@ -337,6 +353,7 @@ def _parse(root: _Table) -> Settings:
         internal_reactions=internal_reactions,
         reminder_poll_seconds=poll_seconds,
         calendar=calendar,
+        slash_commands=slash_commands,
     )
 
 
@@ -548,6 +565,32 @@ def _parse_reactions(table: _Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 "but a reaction copies a message either publicly or internally",
             )
     return public, internal
+
+
+def _parse_slash_commands(table: _Table) -> dict[str, str]:
+    table.check_keys("slash_commands")
+    key = table.key("slash_commands")
+    targets = ", ".join(f'"{name}"' for name in SLASH_TARGETS)
+    value = table.value(
+        "slash_commands", 'add a table such as { "/incident" = "incident" }'
+    )
+    if not isinstance(value, dict):
+        raise table.invalid(
+            key, value, 'expected a table such as { "/incident" = "incident" }'
+        )
+    commands: dict[str, str] = {}
+    for name, target in value.items():
+        if not _SLASH_COMMAND.fullmatch(name):
+            raise table.invalid(
+                f'{key}."{name}"',
+                target,
+                "name a slash command as Slack does: a slash, then at most 31 "
+                "lowercase letters, digits, hyphens or underscores",
+            )
+        if target not in SLASH_TARGETS:
+            raise table.invalid(f'{key}."{name}"', target, f"use one of {targets}")
+        commands[name] = target
+    return commands
 
 
 def _parse_calendar(table: _Table) -> Calendar:

@@ -1,13 +1,16 @@
-"""Run the GitLab and PagerDuty sandboxes until SIGINT or SIGTERM.
+"""Run the GitLab and PagerDuty sandboxes, and optionally Slack's, until stopped.
 
 Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL
-as KEY=value lines once both servers listen, and writes the same lines to
---env-file when given.
+as KEY=value lines once the servers listen, and writes the same lines to
+--env-file when given. With --slack it also serves the Slack emulator with a
+small workspace (sandbox/slack_demo.py) and adds SLACK_API_URL,
+SLACK_BOT_TOKEN and SLACK_APP_TOKEN. SIGINT or SIGTERM stops it.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -18,17 +21,19 @@ from types import FrameType
 
 from sandbox.gitlab import DEFAULT_PROJECTS, GitLabSandbox
 from sandbox.pagerduty import PagerDutySandbox
+from sandbox.slack import SlackSandbox
+from sandbox.slack_demo import add_demo_workspace
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
-        description="Serve local GitLab and PagerDuty emulators for the bot.",
+        description="Serve local GitLab, PagerDuty and Slack emulators for the bot.",
     )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address both servers listen on (default: 127.0.0.1)",
+        help="address every server listens on (default: 127.0.0.1)",
     )
     parser.add_argument(
         "--gitlab-port",
@@ -67,6 +72,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="project to create, for example infra/production; repeat for "
         "more (default: the six projects of the example settings)",
     )
+    parser.add_argument(
+        "--slack",
+        action="store_true",
+        help="also serve the Slack emulator (Web API and Socket Mode) with the "
+        "people alice, bob and carol and an #incidents channel the bot is in",
+    )
+    parser.add_argument(
+        "--slack-port",
+        type=int,
+        default=0,
+        help="TCP port of the Slack Web API and of the control routes that "
+        "python -m sandbox.slack_say uses; 0 picks a free one (default: 0)",
+    )
+    parser.add_argument(
+        "--slack-bot-name",
+        default="incidentbot",
+        help="user name of the bot in the Slack emulator; it must equal the "
+        "bot's INCIDENT_BOT_NAME (default: incidentbot)",
+    )
     return parser.parse_args(argv)
 
 
@@ -83,8 +107,27 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _start_slack(args: argparse.Namespace) -> SlackSandbox:
+    # Slack sends an app the events of its own posts and of the channels it
+    # joins, so the emulator does too, and the bot must ignore its own.
+    slack = SlackSandbox(
+        bot_name=args.slack_bot_name,
+        deliver_own_events=True,
+        host=args.host,
+        port=args.slack_port,
+    )
+    add_demo_workspace(slack)
+    slack.start()
+    return slack
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    # Warnings reach stderr: an unknown Slack Web API method, a sandbox bug.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
     gitlab = GitLabSandbox(
         tier=args.tier,
         token=args.token,
@@ -93,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.gitlab_port,
     )
     pagerduty = PagerDutySandbox(host=args.host, port=args.pagerduty_port)
+    slack: SlackSandbox | None = None
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -100,15 +144,22 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    gitlab.start()
-    pagerduty.start()
     try:
+        gitlab.start()
+        pagerduty.start()
         lines = [
             f"GITLAB_URL={gitlab.url}",
             f"GITLAB_TOKEN={gitlab.token}",
             f"PAGERDUTY_API_URL={pagerduty.url}",
             f"PAGERDUTY_EVENTS_URL={pagerduty.url}",
         ]
+        if args.slack:
+            slack = _start_slack(args)
+            lines += [
+                f"SLACK_API_URL={slack.api_url}",
+                f"SLACK_BOT_TOKEN={slack.bot_token}",
+                f"SLACK_APP_TOKEN={slack.app_token}",
+            ]
         text = "\n".join(lines) + "\n"
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -120,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.env_file is not None:
             args.env_file.unlink(missing_ok=True)
+        if slack is not None:
+            slack.stop()
         pagerduty.stop()
         gitlab.stop()
     return 0

@@ -5,7 +5,8 @@ WebClient works with base_url=f"{url}/api/". The Socket Mode WebSocket
 server listens on a second port and hands out the URLs that
 apps.connections.open returns. Tests set up users and channels directly,
 act as people with post_as, react_as and edit_as, and inspect what the bot
-sent with messages() and calls.
+sent with messages() and calls. People outside the process act through the
+control routes under /sandbox/ (sandbox/slack_control.py).
 
 Responses follow Slack's: HTTP 200 with {"ok": false, "error": ...} for
 failed calls, invalid_auth for a wrong token, and unknown_method for a
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs
 
 from sandbox.server import LocalServer, Request, Response
 from sandbox.slack_chat import add_reaction, remove_reaction
+from sandbox.slack_control import CONTROL_PREFIX, SlackControl
 from sandbox.slack_events import (
     events_api_envelope,
     message_changed_event,
@@ -48,6 +50,8 @@ from sandbox.slack_store import (
     UsergroupRecord,
     UserRecord,
     Workspace,
+    format_ts,
+    parse_ts,
 )
 
 log = logging.getLogger("sandbox.slack")
@@ -83,6 +87,24 @@ class _Fault:
             headers["Retry-After"] = str(self.retry_after)
         error = "ratelimited" if self.status == 429 else "internal_error"
         return Response(self.status, {"ok": False, "error": error}, headers)
+
+
+def _unused_ts(channel: ChannelRecord, ts: str) -> str:
+    """Return a chosen message ts in Slack's form, checked to be unused in channel.
+
+    Raises ValueError for a malformed ts or one that a message in the channel
+    has. Deleted messages count, because Slack never reuses a message's ts.
+    """
+    microseconds = parse_ts(ts)
+    if microseconds is None:
+        raise ValueError(
+            f"invalid message ts {ts!r}: use Slack's form, seconds since the "
+            "epoch with 6 decimals, such as '1733301000.000100'"
+        )
+    chosen = format_ts(microseconds)
+    if any(message.ts == chosen for message in channel.messages):
+        raise ValueError(f"ts {chosen} is taken by a message in {channel.id}")
+    return chosen
 
 
 class SlackSandbox:
@@ -128,6 +150,13 @@ class SlackSandbox:
         self._faults: list[_Fault] = []
         self._response_urls: dict[str, str] = {}
         self._workspace = Workspace(bot_name)
+        self._control = SlackControl(
+            self._workspace,
+            self._lock,
+            post=self.post_as,
+            react=self.react_as,
+            slash_command=self.deliver_slash_command,
+        )
         self._server = LocalServer(self._handle, host=host, port=port, name="slack")
         self._socket = SocketModeServer(host=host, port=socket_port)
 
@@ -451,13 +480,17 @@ class SlackSandbox:
         thread_ts: str | None = None,
         *,
         deliver: bool = True,
+        ts: str | None = None,
     ) -> str:
         """Post a message as a person and deliver its message event.
 
         Returns the message ts. deliver=False only stores the message, to
-        set up history. Raises KeyError for an unknown user or channel,
-        ValueError when the user is not in the channel or thread_ts matches
-        no message, and RuntimeError when delivering without a client.
+        set up history. ts gives the message a chosen timestamp, to replay a
+        conversation at its recorded times; by default the sandbox's clock
+        issues one. Raises KeyError for an unknown user or channel,
+        ValueError when the user is not in the channel, thread_ts matches no
+        message, or ts is malformed or taken in the channel, and
+        RuntimeError when delivering without a client.
         Slack also sends app_mention when the text mentions the bot, but the
         sandbox sends only the message event.
         """
@@ -473,8 +506,12 @@ class SlackSandbox:
                 )
             if thread_ts is not None and channel.find_message(thread_ts) is None:
                 raise ValueError(f"no message {thread_ts} in {channel_id} to reply to")
+            if ts is None:
+                ts = self._workspace.clock.next_ts()
+            else:
+                ts = _unused_ts(channel, ts)
             message = MessageRecord(
-                ts=self._workspace.clock.next_ts(),
+                ts=ts,
                 channel=channel.id,
                 user=user_id,
                 text=text,
@@ -581,6 +618,8 @@ class SlackSandbox:
             return self._web_api(request, request.path[len("/api/") :])
         if request.path in self._response_urls:
             return self._record_response(request)
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control.handle(request)
         return Response(404, "Not Found\n")
 
     def _record_response(self, request: Request) -> Response:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tests.chat import Chat
+from tests.chat import slack_ts
 
 REPLAYS = Path(__file__).resolve().parent / "replays"
 
@@ -24,6 +25,27 @@ OTHER_PLUGINS = {
     "pd ": "PagerDuty paging is the escalation plugin's",
     "followup ": "follow-up commands are the follow-ups plugin's",
 }
+
+
+class ChatDriver(Protocol):
+    """The chat interface that play() and the end-state checks use.
+
+    tests/chat.py's Chat implements it on Errbot's test backend, and
+    tests/slack_chat.py's SlackChat through the Slack emulator.
+    """
+
+    now: datetime
+
+    @property
+    def plugin(self) -> Any: ...
+
+    def at(self, when: datetime | str) -> None: ...
+
+    def send(self, user: str, text: str, *, ts: str | None = None) -> str: ...
+
+    def command(self, user: str, text: str, *, ts: str | None = None) -> str: ...
+
+    def react(self, user: str, emoji: str, ts: str) -> None: ...
 
 
 @dataclass
@@ -56,7 +78,7 @@ def skip_reason(event: dict[str, Any]) -> str | None:
 
 def play(
     run: ReplayRun,
-    chat: Chat,
+    chat: ChatDriver,
     *,
     start: int = 0,
     stop: int | None = None,
@@ -87,7 +109,5 @@ def play(
             after_event(line)
 
 
-def _next_ts(chat: Chat, run: ReplayRun, line: int) -> str:
-    from tests.chat import slack_ts
-
+def _next_ts(chat: ChatDriver, run: ReplayRun, line: int) -> str:
     return slack_ts(chat.now, line + 1)

@@ -58,8 +58,12 @@ def slack(hosts: list[str]) -> Iterator[SlackSandbox]:
 
 
 def slack_bot_config(
-    slack: SlackSandbox, gitlab: GitLabSandbox, data_dir: Path
+    slack: SlackSandbox,
+    gitlab: GitLabSandbox,
+    data_dir: Path,
+    overrides: dict[str, Any] | None = None,
 ) -> ShallowConfig:
+    """Return Errbot's config for the sandboxes; overrides replace settings."""
     config = ShallowConfig()
     config.__dict__.update(importlib.import_module("errbot.config-template").__dict__)
     settings = {
@@ -84,6 +88,7 @@ def slack_bot_config(
         "GITLAB_TOKEN": gitlab.token,
         "INCIDENT_SETTINGS": str(ROOT / "settings.example.toml"),
     }
+    settings.update(overrides or {})
     config.__dict__.update(settings)
     return config
 
@@ -110,13 +115,15 @@ def start_slack_bot(
     gitlab: GitLabSandbox,
     data_dir: Path,
     connections: int = 1,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, threading.Thread]:
     """Start Errbot in a thread and wait until its plugins are active.
 
     connections is the number of Socket Mode connections the sandbox has
     seen once this bot is connected, so a restarted bot passes 2.
+    overrides replace entries of the Errbot config (see slack_bot_config).
     """
-    config = slack_bot_config(slack, gitlab, data_dir)
+    config = slack_bot_config(slack, gitlab, data_dir, overrides)
     instance = setup_bot("IncidentSlack", logging.getLogger("errbot"), config)
     thread = threading.Thread(
         target=instance.serve_forever, name="IncidentSlack bot", daemon=True

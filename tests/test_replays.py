@@ -16,7 +16,7 @@ import pytest
 from sandbox.gitlab import GitLabSandbox
 from tests.chat import Chat
 from tests.conftest import BotFactory
-from tests.replay import ReplayRun, load, play
+from tests.replay import ChatDriver, ReplayRun, load, play
 
 REPLAY_NAMES = ["registry-cny-manifest-apdex-s3", "push-mirrors-failing-s3-to-s2"]
 SCOPES = ("Incident", "severity", "Service", "RootCause")
@@ -52,7 +52,9 @@ def utc(text: str) -> str:
     )
 
 
-def check_end_state(run: ReplayRun, gitlab_sandbox: GitLabSandbox, chat: Chat) -> None:
+def check_end_state(
+    run: ReplayRun, gitlab_sandbox: GitLabSandbox, chat: ChatDriver
+) -> None:
     expected = run.expected
     issue = incident_issue(gitlab_sandbox, run)
 

@@ -776,6 +776,28 @@ def test_post_as_delivers_message(slack: SlackSandbox, bot: Bot) -> None:
     ]
 
 
+def test_post_as_with_chosen_ts(slack: SlackSandbox, bot: Bot, web: WebClient) -> None:
+    chosen = slack.post_as(ALICE, INCIDENTS, "DB is down", ts="1598886780.000002")
+    later = slack.post_as(ALICE, INCIDENTS, "still down")
+    short = slack.post_as(ALICE, INCIDENTS, "old", ts="1598886790.5", deliver=False)
+    other_channel = slack.post_as(ALICE, GENERAL, "x", ts=chosen, deliver=False)
+
+    event = bot.event(slack.envelopes[0]["envelope_id"])
+    history = web.conversations_history(channel=INCIDENTS)["messages"]
+
+    assert chosen == "1598886780.000002"
+    assert event["ts"] == chosen
+    assert event["event_ts"] == chosen
+    assert short == "1598886790.500000"
+    assert other_channel == chosen
+    assert [message["ts"] for message in history] == [later, short, chosen]
+    with pytest.raises(ValueError, match="is taken"):
+        slack.post_as(ALICE, INCIDENTS, "again", ts=chosen, deliver=False)
+    with pytest.raises(ValueError, match="invalid message ts 'yesterday'"):
+        slack.post_as(ALICE, INCIDENTS, "x", ts="yesterday", deliver=False)
+    assert len(slack.messages(INCIDENTS)) == 3
+
+
 def test_react_as_delivers_reactions(slack: SlackSandbox, bot: Bot) -> None:
     ts = slack.post_as(ALICE, INCIDENTS, "DB is down", deliver=False)
 
@@ -894,3 +916,187 @@ def test_own_events_delivered() -> None:
     assert joined["type"] == "member_joined_channel"
     assert joined["user"] == ALICE
     assert joined["channel"] == INCIDENTS
+
+
+# Control routes for people acting from another process
+
+
+def control(slack: SlackSandbox, route: str, **body: Any) -> requests.Response:
+    """Send a request to a control route: POST with a JSON body, or a GET."""
+    url = f"{slack.url}/sandbox/{route}"
+    if route.startswith("messages"):
+        return requests.get(url, timeout=5)
+    return requests.post(url, json=body, timeout=5)
+
+
+def test_control_say_posts_as_person(slack: SlackSandbox, bot: Bot) -> None:
+    response = control(slack, "say", user="@alice", channel="#incidents", text="hi")
+    body = response.json()
+
+    event = bot.event(slack.envelopes[0]["envelope_id"])
+    assert response.status_code == 200
+    assert body["ok"] is True
+    assert body["kind"] == "message"
+    assert body["channel"] == INCIDENTS
+    assert body["cursor"] == body["ts"]
+    assert event["user"] == ALICE
+    assert event["text"] == "hi"
+    assert event["ts"] == body["ts"]
+    assert [m["text"] for m in slack.messages(INCIDENTS)] == ["hi"]
+
+
+def test_control_say_in_thread(slack: SlackSandbox, bot: Bot) -> None:
+    parent = slack.post_as(ALICE, INCIDENTS, "DB is down")
+
+    body = control(
+        slack, "say", user="alice", channel=INCIDENTS, text="still", thread_ts=parent
+    ).json()
+
+    assert slack.messages(INCIDENTS)[1]["thread_ts"] == parent
+    assert body["ts"] == slack.messages(INCIDENTS)[1]["ts"]
+
+
+def test_control_say_slash_command(slack: SlackSandbox, bot: Bot) -> None:
+    body = control(
+        slack, "say", user="alice", channel="incidents", text="/Incident declare  DB"
+    ).json()
+
+    request = bot.request(slack.envelopes[0]["envelope_id"])
+    assert body["kind"] == "slash_command"
+    assert request.type == "slash_commands"
+    assert request.payload["command"] == "/incident"
+    assert request.payload["text"] == "declare  DB"
+    assert request.payload["user_id"] == ALICE
+    assert slack.messages(INCIDENTS) == []
+
+
+def test_control_joins_public_channel(
+    slack: SlackSandbox, bot: Bot, web: WebClient
+) -> None:
+    # Bob is not in #incidents; Slack's message box lets him join to post.
+    response = control(slack, "say", user="bob", channel="incidents", text="here")
+
+    assert response.status_code == 200
+    assert BOB in web.conversations_members(channel=INCIDENTS)["members"]
+    assert slack.messages(INCIDENTS)[0]["user"] == BOB
+
+
+def test_control_private_channel_needs_invite(slack: SlackSandbox, bot: Bot) -> None:
+    response = control(slack, "say", user="alice", channel="secret", text="hi")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "is not a member of C0SECRET01" in response.json()["detail"]
+    assert slack.messages(SECRET) == []
+
+
+def test_control_react(slack: SlackSandbox, bot: Bot) -> None:
+    ts = slack.post_as(ALICE, INCIDENTS, "Rolled back")
+
+    added = control(
+        slack, "react", user="alice", channel="incidents", ts=ts, name=":pushpin:"
+    )
+    removed = control(
+        slack,
+        "react",
+        user="alice",
+        channel="incidents",
+        ts=ts,
+        name="pushpin",
+        remove=True,
+    )
+
+    events = [bot.event(envelope["envelope_id"]) for envelope in slack.envelopes[1:]]
+    assert added.status_code == 200
+    assert removed.status_code == 200
+    assert [e["type"] for e in events] == ["reaction_added", "reaction_removed"]
+    assert events[0]["reaction"] == "pushpin"
+    assert events[0]["item"]["ts"] == ts
+
+
+def test_control_messages_after_cursor(
+    slack: SlackSandbox, bot: Bot, web: WebClient
+) -> None:
+    web.chat_postMessage(channel=INCIDENTS, text="before")
+    cursor = control(slack, "say", user="alice", channel="incidents", text="x").json()[
+        "cursor"
+    ]
+    web.chat_postMessage(channel=INCIDENTS, text="a &lt;reply&gt;")
+    web.chat_postEphemeral(channel=INCIDENTS, user=ALICE, text="only you")
+
+    body = control(slack, f"messages?after={cursor}").json()
+    later = control(slack, f"messages?after={body['cursor']}").json()
+
+    assert [m["text"] for m in body["messages"]] == ["a &lt;reply&gt;", "only you"]
+    reply, ephemeral = body["messages"]
+    assert reply["channel_name"] == "#incidents"
+    assert reply["user_name"] == "incident-bot"
+    assert reply["is_bot"] is True
+    assert reply["ephemeral_to"] is None
+    assert ephemeral["ephemeral_to"] == "alice"
+    assert later["messages"] == []
+
+
+def test_control_rejections_name_the_fix(slack: SlackSandbox) -> None:
+    cases = [
+        (
+            control(slack, "say", user="dave", channel="incidents", text="x"),
+            404,
+            "user_not_found",
+            "no person 'dave' in the sandbox; use one of: alice, bob",
+        ),
+        (
+            control(slack, "say", user="alice", channel="ops", text="x"),
+            404,
+            "channel_not_found",
+            "no channel 'ops' in the sandbox; use one of: #general, #incidents, "
+            "#secret",
+        ),
+        (
+            control(slack, "say", user="alice", channel="incidents", text=" "),
+            400,
+            "missing_argument",
+            "'text' is missing or empty in the request",
+        ),
+        (
+            control(slack, "say", user="alice", channel="incidents", text="x"),
+            409,
+            "no_client",
+            "no Socket Mode client is connected",
+        ),
+        (
+            control(slack, "messages?after=yesterday"),
+            400,
+            "invalid_ts",
+            "after='yesterday' is not a Slack timestamp",
+        ),
+        (
+            control(slack, "shout", text="x"),
+            404,
+            "unknown_route",
+            "the sandbox has no control route POST /sandbox/shout",
+        ),
+    ]
+
+    for response, status, error, detail in cases:
+        body = response.json()
+        assert response.status_code == status, body
+        assert body["ok"] is False
+        assert body["error"] == error
+        assert detail in body["detail"]
+
+
+def test_control_rejects_non_json(slack: SlackSandbox) -> None:
+    response = requests.post(f"{slack.url}/sandbox/say", data="text=hi", timeout=5)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+
+
+def test_control_cannot_act_as_bot(slack: SlackSandbox) -> None:
+    response = control(
+        slack, "say", user=slack.bot_user_id, channel="incidents", text="x"
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "user_not_found"

@@ -187,7 +187,7 @@ MISTAKES = {
         "[reminders]",
         "[reminder]",
         "unknown key reminder: use one of gitlab, labels, severities, incident, "
-        "fields, reactions, reminders, calendar",
+        "fields, reactions, reminders, calendar, slack",
     ),
     "unknown nested key": (
         "update_cadence_minutes = 15",
@@ -578,3 +578,62 @@ def test_fields_may_be_empty(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, text))
 
     assert settings.fields == {}
+
+
+def test_example_slash_commands() -> None:
+    settings = load_settings(example_settings_path())
+
+    assert settings.slash_commands == {
+        "/incident": "incident",
+        "/inc": "incident",
+        "/pd": "pd",
+    }
+
+
+def test_slash_commands_default_without_slack_table(tmp_path: Path) -> None:
+    text = example_settings_path().read_text(encoding="utf-8")
+    text = text[: text.index("[slack]")]
+
+    settings = load_settings(write(tmp_path, text))
+
+    assert settings.slash_commands["/incident"] == "incident"
+    assert settings.slash_commands["/pd"] == "pd"
+
+
+def test_renamed_slash_command(tmp_path: Path) -> None:
+    text = example_with(('"/incident" = "incident"', '"/sre-incident" = "incident"'))
+
+    settings = load_settings(write(tmp_path, text))
+
+    assert "/incident" not in settings.slash_commands
+    assert settings.slash_commands["/sre-incident"] == "incident"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            '"/inc" = "incident"',
+            '"inc" = "incident"',
+            'invalid slack.slash_commands."inc" = "incident": name a slash command',
+        ),
+        (
+            '"/inc" = "incident"',
+            '"/Inc" = "incident"',
+            'invalid slack.slash_commands."/Inc"',
+        ),
+        (
+            '"/pd" = "pd"',
+            '"/pd" = "page"',
+            'invalid slack.slash_commands."/pd" = "page": use one of "incident", '
+            '"pd", "followup"',
+        ),
+        (
+            "slash_commands = {",
+            "slash_command = {",
+            "unknown key slack.slash_command: use one of slash_commands",
+        ),
+    ],
+)
+def test_bad_slash_commands(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert message in load_error(tmp_path, example_with((old, new)))

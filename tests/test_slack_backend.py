@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "backends" / "incident_slack"))
 
 from incident_slack import SLACK_API_URL, api_url
-from slack_commands import command_text
+from slack_commands import command_text, has_command
 from slack_deliveries import (
     DELIVERIES_FILE,
     RETENTION_SECONDS,
@@ -26,6 +26,10 @@ from slack_deliveries import (
     event_key,
     slash_command_key,
 )
+from slack_markup import SafeConverter
+from slackv3.slackv3 import slack_markdown_converter
+
+from incidentbot.settings import DEFAULT_SLASH_COMMANDS
 
 # Delivery log
 
@@ -115,7 +119,50 @@ def test_slash_command_key_fields() -> None:
     ],
 )
 def test_command_text(command: str, text: str, expected: str | None) -> None:
-    assert command_text({"command": command, "text": text}, "!") == expected
+    payload = {"command": command, "text": text}
+
+    assert command_text(payload, "!", DEFAULT_SLASH_COMMANDS) == expected
+
+
+def test_command_text_renamed() -> None:
+    commands = {"/sre-incident": "incident", "/page": "pd"}
+
+    assert command_text({"command": "/page", "text": "services"}, "!", commands) == (
+        "!pd services"
+    )
+    assert command_text({"command": "/incident", "text": "list"}, "!", commands) is None
+
+
+@pytest.mark.parametrize(
+    ("loaded", "command", "expected"),
+    [
+        (["incident", "incident_update"], "incident", True),
+        (["pd_trigger", "pd_services"], "pd", True),
+        (["incident", "pdf_export"], "pd", False),
+        ([], "followup", False),
+    ],
+)
+def test_has_command(loaded: list[str], command: str, expected: bool) -> None:
+    assert has_command(loaded, command) is expected
+
+
+# Markdown conversion
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("paged &lt;!channel&gt; by mistake", "paged &lt;!channel&gt; by mistake"),
+        ("ask &lt;!subteam^S0DBA|@dba&gt;", "ask &lt;!subteam^S0DBA|@dba&gt;"),
+        ("lead: <@U0ALICE001>", "lead: <@U0ALICE001>"),
+        ("rate 5 &lt; 6 &gt; 4", "rate 5 &lt; 6 &gt; 4"),
+        ("**Status** &amp; more", "*Status* & more"),
+    ],
+)
+def test_converter_keeps_escapes(body: str, expected: str) -> None:
+    converted = SafeConverter(slack_markdown_converter()).convert(body)
+
+    assert converted == expected
 
 
 # SLACK_API_URL

@@ -7,9 +7,19 @@ It adds, over the stock backend:
   repeated slash-command envelope, even across a restart (slack_deliveries);
 - edits of a message (message_changed) and the bot's own messages and
   reactions run no commands;
-- /incident and /inc slash commands run as the chat command `!incident`;
+- slash commands (/incident, /inc and /pd unless the settings say otherwise)
+  run as the chat command they map to, and errors and help for them are
+  shown to the person who typed them only;
+- a message someone edits reaches plugins' callback_message_edit, so they can
+  update what they keep of it, and never runs a command again;
 - query_room finds, creates and invites into channels that did not exist;
-- posts go out with link_names off, so text quoted from people cannot ping;
+- plain methods for the Incident plugin's channel work: create_channel (None
+  when Slack reports the name taken), invite_to_channel, set_topic,
+  add_bookmark, post_message, edit_message and usergroup_handle, a cached
+  usergroups.list lookup (slack_channels, slack_usergroups);
+- posts go out with link_names off, and text a plugin escaped stays escaped
+  through the stock Markdown converter, so text quoted from people cannot
+  ping;
 - successful users.info, conversations.info and team.info responses are cached;
 - send() returns the posted message, with its Slack timestamps in extras["ts"];
 - fetch_message() returns a message by channel and ts, thread replies included.
@@ -22,13 +32,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import slack_channels
 import slackv3.slackv3 as stock
 from errbot.backends.base import Message
 from errbot.utils import split_string_after
-from slack_commands import command_text
+from slack_commands import (
+    command_text,
+    has_command,
+    missing_command,
+    unknown_slash_command,
+)
 from slack_deliveries import (
     DELIVERIES_FILE,
     DeliveryLog,
@@ -37,16 +54,23 @@ from slack_deliveries import (
 )
 from slack_history import find_message
 from slack_lookups import CachingWebClient
+from slack_markup import SafeConverter
 from slack_rooms import IncidentSlackRoom
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web import WebClient
+from slack_sdk.webhook import WebhookClient
+from slack_usergroups import UsergroupHandles
 from slackv3.lib import SlackAPIResponseError
 from slackv3.person import SlackPerson
 from slackv3.room import SlackRoom, SlackRoomOccupant
+
+from incidentbot.chat_events import EDITED, PRIVATE_REPLY
+from incidentbot.settings import example_settings_path, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +79,10 @@ SLACK_API_URL = "https://slack.com/api/"
 # Retries of a Web API call that Slack rejected with 429, each after its
 # Retry-After.
 RATE_LIMIT_RETRIES = 3
+# Extras key of a reply that goes through a slash command's response_url.
+RESPONSE_URL = "response_url"
+# Seconds before a post to a response_url is abandoned.
+RESPONSE_TIMEOUT = 10
 
 
 class IncidentSlackBackend(stock.SlackBackend):
@@ -68,6 +96,13 @@ class IncidentSlackBackend(stock.SlackBackend):
                 "BOT_IDENTITY has no app_token: the IncidentSlack backend needs "
                 "Socket Mode. Set SLACK_APP_TOKEN to the app-level token (xapp-...)."
             )
+        # The settings file is the Incident plugin's; a bad one stops the bot
+        # here with the key named, before it connects.
+        settings = load_settings(
+            getattr(config, "INCIDENT_SETTINGS", None) or example_settings_path()
+        )
+        self.slash_commands = dict(settings.slash_commands)
+        self.md: Any = SafeConverter(self.md)
         self._deliveries = DeliveryLog(Path(config.BOT_DATA_DIR) / DELIVERIES_FILE)
         self._stopped = threading.Event()
         # Messages posted by the current thread's send(), so that it can
@@ -177,16 +212,26 @@ class IncidentSlackBackend(stock.SlackBackend):
         return first
 
     def _handle_message(self, webclient: WebClient, event: dict[str, Any]) -> None:
-        subtype = event.get("subtype")
-        if subtype == "message_changed":
-            # An edit would run its command a second time, and a link preview
-            # arrives as an edit too. NOTE: the plugin's stored copy of an
-            # edited message keeps the text it had when first posted.
-            log.debug("Ignoring edit of message %s", event.get("message", {}).get("ts"))
-            return
+        if event.get("subtype") == "message_changed":
+            edited = edited_message(event)
+            if edited is None or self._from_self(edited):
+                log.debug("Ignoring change of message %s", changed_ts(event))
+                return
+            # The stock handler builds the message; callback_message then
+            # hands it to plugins as an edit instead of running it.
+            event = edited
         if self._from_self(event):
             return
         super()._handle_message(webclient, event)
+
+    def callback_message(self, msg: Message) -> None:
+        """Run a new message as usual; hand an edited one to plugins as an edit."""
+        event = msg.extras.get("slack_event") or {}
+        if event.get(EDITED):
+            msg.extras[EDITED] = True
+            self._dispatch_to_plugins("callback_message_edit", msg)
+            return
+        super().callback_message(msg)
 
     def _handle_reaction_event(self, event: dict[str, Any], action: str) -> None:
         if self._from_self(event):
@@ -201,14 +246,18 @@ class IncidentSlackBackend(stock.SlackBackend):
         return bot_id is not None and bot_id == self.auth.get("bot_id")
 
     def _handle_slash_command(self, payload: dict[str, Any]) -> None:
-        text = command_text(payload, self.bot_config.BOT_PREFIX)
+        text = command_text(payload, self.bot_config.BOT_PREFIX, self.slash_commands)
         if text is None:
             log.warning(
-                "Ignoring unknown slash command %s from %s: the Slack app routes it "
-                "here, but the bot has no command for it",
+                "Slash command %s from %s is not in the settings' slash_commands",
                 payload.get("command"),
                 payload.get("user_id"),
             )
+            self._tell(payload, unknown_slash_command(payload, self.slash_commands))
+            return
+        command = self.slash_commands[str(payload["command"]).strip().lower()]
+        if not has_command(self.commands, command):
+            self._tell(payload, missing_command(payload, command))
             return
         user_id = str(payload["user_id"])
         channel_id = str(payload["channel_id"])
@@ -230,6 +279,68 @@ class IncidentSlackBackend(stock.SlackBackend):
             )
         self.callback_message(message)
 
+    def _tell(self, payload: dict[str, Any], text: str) -> None:
+        """Show text to the person who typed a slash command, and nobody else."""
+        try:
+            self.slack_web.chat_postEphemeral(
+                channel=payload["channel_id"],
+                user=payload["user_id"],
+                text=text,
+                link_names=False,
+            )
+        except SlackApiError as error:
+            log.warning(
+                "Failed to tell %s about slash command %s: Slack returned %s",
+                payload.get("user_id"),
+                payload.get("command"),
+                error.response.get("error"),
+            )
+
+    def build_reply(
+        self,
+        msg: Message,
+        text: str | None = None,
+        private: bool = False,
+        threaded: bool = False,
+    ) -> Message:
+        """Build a reply; make it ephemeral for a slash command's errors and help.
+
+        Slack shows a slash command to nobody but the person who typed it, so
+        an error or help text for it goes to that person alone. A plugin marks
+        such replies by setting extras[PRIVATE_REPLY] on the incoming message.
+        """
+        reply: Message = super().build_reply(msg, text, private, threaded)
+        payload = msg.extras.get("slash_command")
+        if not payload:
+            return reply
+        if msg.extras.get(PRIVATE_REPLY):
+            reply.to = msg.frm
+            reply.extras["ephemeral"] = True
+        if not self._can_post_in(str(payload.get("channel_id", ""))):
+            reply.extras[RESPONSE_URL] = payload.get("response_url")
+        return reply
+
+    def _can_post_in(self, channel_id: str) -> bool:
+        """Say whether the bot can post in a channel, as a member or in a DM.
+
+        Slash commands work in every channel, also those the bot was never
+        invited to, where chat.postMessage fails with not_in_channel.
+        """
+        if channel_id.startswith("D"):
+            return True
+        try:
+            info = self.slack_web.conversations_info(channel=channel_id)
+        except SlackApiError as error:
+            # A private channel the bot is not in is channel_not_found.
+            log.info(
+                "Replying to a slash command through its response_url: "
+                "conversations.info for %s returned %s",
+                channel_id,
+                error.response.get("error"),
+            )
+            return False
+        return bool(info["channel"].get("is_member"))
+
     # Rooms
 
     def query_room(self, room: str) -> IncidentSlackRoom:
@@ -250,7 +361,36 @@ class IncidentSlackBackend(stock.SlackBackend):
         # quotes into live mentions. Mentions the bot means to make are sent
         # as <@U…> and work without it.
         msg.extras.setdefault("link_names", False)
+        response_url = msg.extras.pop(RESPONSE_URL, None)
+        if response_url:
+            return self._respond(msg, str(response_url))
         return super().send_message(msg)
+
+    def _respond(self, msg: Message, response_url: str) -> Message:
+        """Post a slash command's reply through the response_url Slack sent.
+
+        Slack accepts a few such posts within 30 minutes of the command, so
+        this serves only replies where the bot is not a channel member.
+        """
+        response_type = "ephemeral" if msg.extras.get("ephemeral") else "in_channel"
+        client = WebhookClient(
+            response_url, timeout=RESPONSE_TIMEOUT, proxy=self.proxies
+        )
+        try:
+            response = client.send(
+                text=self.md.convert(msg.body), response_type=response_type
+            )
+        except OSError as error:
+            log.error("Failed to post a slash command's reply: %s", error)
+            return msg
+        if response.status_code != 200:
+            log.error(
+                "Failed to post a slash command's reply: its response_url "
+                "returned HTTP %s %s",
+                response.status_code,
+                response.body,
+            )
+        return msg
 
     def send(
         self,
@@ -300,12 +440,71 @@ class IncidentSlackBackend(stock.SlackBackend):
         """
         return find_message(self.slack_web, channel_id, ts)
 
+    # Incident channels, used by the Incident plugin when the backend has them.
+    # Each raises RoomError naming Slack's error code when Slack rejects it.
+
+    def create_channel(self, name: str, private: bool = False) -> str | None:
+        """Create a channel and return its id, or None when the name is taken."""
+        return slack_channels.create_channel(self.slack_web, name, private=private)
+
+    def invite_to_channel(self, channel_id: str, user: str) -> None:
+        """Invite a user id (U123) or "@name" into a channel, if not in it yet."""
+        slack_channels.invite(self.slack_web, channel_id, user)
+
+    def set_topic(self, channel_id: str, text: str) -> None:
+        """Set a channel's topic to text, which must be escaped for Slack."""
+        slack_channels.set_topic(self.slack_web, channel_id, text)
+
+    def add_bookmark(self, channel_id: str, title: str, url: str) -> None:
+        """Add a link bookmark to a channel."""
+        slack_channels.add_bookmark(self.slack_web, channel_id, title, url)
+
+    def post_message(self, channel_id: str, text: str) -> str:
+        """Post escaped text with link_names off and return the message's ts."""
+        return slack_channels.post_text(self.slack_web, channel_id, text)
+
+    def edit_message(self, channel_id: str, ts: str, text: str) -> bool:
+        """Replace the text of the bot's message; return False if it was deleted."""
+        return slack_channels.edit_text(self.slack_web, channel_id, ts, text)
+
+    def usergroup_handle(self, group_id: str) -> str | None:
+        """Return the handle of a user group (S123), or None if it is unknown."""
+        return self._usergroup_handles.handle(self.slack_web, group_id)
+
+    @cached_property
+    def _usergroup_handles(self) -> UsergroupHandles:
+        return UsergroupHandles()
+
     def shutdown(self) -> None:
         self._stopped.set()
         try:
             super().shutdown()
         finally:
             self._deliveries.close()
+
+
+def edited_message(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the edited message of a message_changed event as a message event.
+
+    Returns None when the change is not someone's edit: Slack also sends
+    message_changed when it adds a link preview, and then the text stays the
+    same and no "edited" mark is set.
+    """
+    message = event.get("message")
+    if not isinstance(message, dict) or not message.get("edited"):
+        return None
+    previous = event.get("previous_message")
+    if isinstance(previous, dict) and previous.get("text") == message.get("text"):
+        return None
+    edited = {key: value for key, value in message.items() if key != "attachments"}
+    edited["channel"] = event.get("channel")
+    edited[EDITED] = True
+    return edited
+
+
+def changed_ts(event: dict[str, Any]) -> Any:
+    message = event.get("message")
+    return message.get("ts") if isinstance(message, dict) else None
 
 
 def api_url(config: Any) -> str:

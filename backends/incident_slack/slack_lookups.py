@@ -6,11 +6,15 @@ message, and each one calls conversations.info, users.info or team.info again.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse, WebClient
+
+log = logging.getLogger(__name__)
 
 # Read-only lookups whose successful responses are cached.
 CACHED_METHODS = ("users.info", "conversations.info", "team.info")
@@ -21,6 +25,10 @@ READ_ONLY_METHODS = (
     "conversations.list",
     "conversations.members",
 )
+# Lookups of who posted. The stock backend expects a failed one to return
+# {"ok": false} and goes on without the name, but slack_sdk raises instead,
+# so a failed lookup of an app's bot dropped the app's whole message.
+AUTHOR_METHODS = ("users.info", "bots.info")
 # Seconds a lookup stays cached. A renamed channel or user shows its old name
 # for up to this long, except after the bot's own conversations.* changes.
 CACHE_SECONDS = 300.0
@@ -35,6 +43,22 @@ class CachingWebClient(WebClient):
         self._cache_lock = threading.Lock()
 
     def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
+        if api_method in AUTHOR_METHODS:
+            try:
+                return self._lookup(api_method, **kwargs)
+            except SlackApiError as error:
+                log.warning(
+                    "Failed to look up the author %s (%s returned %s), so the "
+                    "message is handled without the author's name. If the error "
+                    "is missing_scope, add users:read to the Slack app.",
+                    kwargs.get("params"),
+                    api_method,
+                    error.response.get("error"),
+                )
+                return error.response
+        return self._lookup(api_method, **kwargs)
+
+    def _lookup(self, api_method: str, **kwargs: Any) -> SlackResponse:
         if api_method not in CACHED_METHODS:
             if api_method.startswith("conversations.") and (
                 api_method not in READ_ONLY_METHODS

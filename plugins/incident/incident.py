@@ -18,7 +18,13 @@ from errbot.backends.base import REACTION_ADDED, Message, Reaction, Room
 
 from incidentbot import slack_text
 from incidentbot.args import split_first, strip_quotes
-from incidentbot.chat_events import delivery_key, message_ts, slack_event, ts_time
+from incidentbot.chat_events import (
+    PRIVATE_REPLY,
+    delivery_key,
+    message_ts,
+    slack_event,
+    ts_time,
+)
 from incidentbot.chunks import split_for_slack
 from incidentbot.command_words import (
     checked_time,
@@ -27,8 +33,10 @@ from incidentbot.command_words import (
     sentence,
 )
 from incidentbot.gitlab_api import GitLab, GitLabError
+from incidentbot.incident_channel import ChannelError, IncidentChannels, OpenedChannel
 from incidentbot.incidents import IncidentError, Incidents
 from incidentbot.model import ROLES, ChatMessage
+from incidentbot.model import Incident as IncidentRecord
 from incidentbot.pins import Pins
 from incidentbot.reminders import IncidentReminders
 from incidentbot.render import status_card, summary_text, timeline_text
@@ -67,6 +75,11 @@ COMMANDS = (
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def with_notes(reply: str, notes: list[str]) -> str:
+    """Add sentences about chat-channel steps that failed to a command's reply."""
+    return "\n".join([reply, *notes])
 
 
 class Incident(BotPlugin):
@@ -117,6 +130,7 @@ class Incident(BotPlugin):
         self.reminders = IncidentReminders(
             self.incidents, self.store, self.schedule, self._say
         )
+        self.channels = IncidentChannels(self.store, self._bot, self._out)
         self.reminders.rearm_all()
         self.start_poller(self.settings.reminder_poll_seconds, self.run_reminders)
 
@@ -132,18 +146,19 @@ class Incident(BotPlugin):
         `incident declare S2 Checkout errors`."""
         word = args.split()[0] if args.strip() else ""
         lines = [f"!incident {usage}" for usage in COMMANDS]
-        if word:
-            return self._out(
-                f"Unknown command 'incident {word}'. Use one of:\n" + "\n".join(lines)
+        if word and word.lower() != "help":
+            return self._private(
+                msg,
+                f"Unknown command 'incident {word}'. Use one of:\n" + "\n".join(lines),
             )
-        return self._out("Incident commands:\n" + "\n".join(lines))
+        return self._private(msg, "Incident commands:\n" + "\n".join(lines))
 
     @botcmd
     def incident_declare(self, msg: Message, args: str) -> str:
         """Declare an incident: a GitLab incident issue, labelled with its severity.
         Usage: `incident declare [S1-S4] [--confidential] <title>`. Example:
         `incident declare S2 Checkout errors`"""
-        return self._guard(lambda: self._declare(msg, self._text(args)))
+        return self._guard(msg, lambda: self._declare(msg, self._text(args)))
 
     def _declare(self, msg: Message, text: str) -> str:
         severity, title, confidential = declare_words(
@@ -154,46 +169,76 @@ class Incident(BotPlugin):
         incident = self.incidents.declare(
             severity, title, channel, user, confidential=confidential
         )
-        note = ""
+        notes: list[str] = []
+        opened = None
         if self._bot.mode in SLACK_MODES:
-            room = self._open_incident_room(incident.iid, msg)
-            if room is None:
-                note = (
-                    "\nThe incident channel could not be created, so this channel "
-                    "runs the incident."
-                )
-            else:
-                channel, target = room
+            opened, note = self._open_incident_room(incident, msg)
+            notes.append(note)
+            if opened is not None:
+                channel, target = opened.id, opened.target
                 self.store.rebind(incident.ref, channel)
             self._announce(incident.ref)
         with self.store.edit(incident.ref) as stored:
             stored.chat_target = target
+            stored.created_channel = opened.id if opened is not None else ""
         self.reminders.arm_update(incident.ref)
-        return (
-            f"Declared {incident.severity} incident {incident.ref}: {incident.title}\n"
-            f"{incident.web_url}\n"
+        if opened is not None:
+            notes.extend(self.channels.set_up(incident.ref))
+        # The reply goes to the channel the command came from, which may be
+        # public, so a confidential incident's title is not repeated there.
+        if incident.confidential:
+            headline = (
+                f"Declared {incident.severity} incident {incident.ref} "
+                "(confidential, so its title stays on the issue)"
+            )
+        else:
+            headline = (
+                f"Declared {incident.severity} incident {incident.ref}: "
+                f"{incident.title}"
+            )
+        lines = [
+            headline,
+            incident.web_url,
             f"Lead: {incident.roles['lead']}. Post status updates with "
-            f"`!incident update <text>`.{note}"
-        )
+            "`!incident update <text>`.",
+            *notes,
+        ]
+        return "\n".join(lines)
 
-    def _open_incident_room(self, iid: int, msg: Message) -> tuple[str, str] | None:
-        """Create the incident's Slack channel and invite the declarer.
+    def _open_incident_room(
+        self, incident: IncidentRecord, msg: Message
+    ) -> tuple[OpenedChannel | None, str]:
+        """Create the incident's channel, invite the declarer, and describe it.
 
-        NOTE: this goes through Errbot's room API, which the stock Slack backend
-        implements only partly; the result is checked and a failure is reported.
+        The channel gets a name no channel has had, and is private for a
+        confidential incident. Returns the channel, or None when it could not
+        be created, and a sentence for the reply.
         """
-        name = f"#{self.settings.channel_prefix}{iid}"
+        member = getattr(msg.frm, "userid", None) or "@" + self._person_name(msg.frm)
         try:
-            room = self.query_room(name)
-            if not room.exists:
-                room.create()
-            room.join()
-            room.invite(msg.frm)
-        except Exception:
-            log.exception("could not create the incident channel %s", name)
-            return None
-        room_id = getattr(room, "id", None) or str(room)
-        return str(room_id), str(room)
+            opened = self.channels.open(incident, self.settings.channel_prefix, member)
+        except ChannelError as error:
+            note = (
+                f"The incident channel could not be created ({error}), so this "
+                "channel runs the incident."
+            )
+            if incident.confidential:
+                note += " If this channel is public, keep confidential details out."
+            return None, note
+        kind = "private channel" if incident.confidential else "channel"
+        if opened.taken:
+            names = " and ".join(f"#{name}" for name in opened.taken)
+            noun = "name" if len(opened.taken) == 1 else "names"
+            verb = "is" if len(opened.taken) == 1 else "are"
+            # The sentence starts with a word, because Markdown would render a
+            # line that starts with "#" as a heading.
+            text = (
+                f"The {noun} {names} {verb} already taken, so the incident's "
+                f"{kind} is #{opened.name}."
+            )
+        else:
+            text = f"The incident's {kind} is #{opened.name}."
+        return opened, "\n".join([text, *opened.notes])
 
     def _announce(self, ref: str) -> None:
         channel = self.settings.announce_channel
@@ -218,7 +263,7 @@ class Incident(BotPlugin):
     def incident_attach(self, msg: Message, args: str) -> str:
         """Bind an existing GitLab incident issue to this channel.
         Usage: `incident attach <issue URL>`."""
-        return self._guard(lambda: self._attach(msg, self._text(args)))
+        return self._guard(msg, lambda: self._attach(msg, self._text(args)))
 
     def _attach(self, msg: Message, text: str) -> str:
         url = strip_quotes(text.strip())
@@ -239,16 +284,18 @@ class Incident(BotPlugin):
         """Post a status update: a GitLab note and the description's current status.
         Usage: `incident update <text>`. Example:
         `incident update Failover done, 5xx rate back to 0.2%`"""
-        return self._guard(lambda: self._update(msg, self._text(args)))
+        return self._guard(msg, lambda: self._update(msg, self._text(args)))
 
     def _update(self, msg: Message, text: str) -> str:
         ref, text = self._target(msg, text)
         user = self._person_name(msg.frm)
         incident = self.incidents.update(ref, text, user)
         self.reminders.arm_update(ref)
-        return (
+        notes = self.channels.refresh(ref, topic=False)
+        return with_notes(
             f"Status update for {incident.ref} ({incident.severity}, "
-            f"{incident.state}) from {user}:\n{text.strip()}"
+            f"{incident.state}) from {user}:\n{text.strip()}",
+            notes,
         )
 
     @botcmd
@@ -256,7 +303,7 @@ class Incident(BotPlugin):
         """List the incident's fields, or set one.
         Usage: `incident field` or `incident field <name> <value>`. Example:
         `incident field service Container Registry`"""
-        return self._guard(lambda: self._field(msg, self._text(args)))
+        return self._guard(msg, lambda: self._field(msg, self._text(args)))
 
     def _field(self, msg: Message, text: str) -> str:
         ref, text = self._target(msg, text)
@@ -271,8 +318,13 @@ class Incident(BotPlugin):
             self.reminders.arm_update(ref)
         if change.old == change.new:
             return f"{change.name} of {ref} is already {change.new}."
+        notes: list[str] = []
+        if change.name in ("severity", "confidential"):
+            # The topic and card show the severity, and the title only while
+            # the incident is not confidential.
+            notes = self.channels.refresh(ref, topic=True)
         before = f" (was {change.old})" if change.old else ""
-        return f"{change.name} of {ref} is now {change.new}{before}."
+        return with_notes(f"{change.name} of {ref} is now {change.new}{before}.", notes)
 
     def _fields_listing(self, ref: str) -> str:
         incident = self.store.require(ref)
@@ -298,7 +350,7 @@ class Incident(BotPlugin):
     def incident_summary(self, msg: Message, args: str) -> Iterator[str]:
         """Show the summary, or set its summary, impact or causes section.
         Usage: `incident summary` or `incident summary summary|impact|causes <text>`."""
-        yield from self._guard_parts(lambda: self._summary(msg, self._text(args)))
+        yield from self._guard_parts(msg, lambda: self._summary(msg, self._text(args)))
 
     def _summary(self, msg: Message, text: str) -> list[str]:
         ref, text = self._target(msg, text)
@@ -320,7 +372,7 @@ class Incident(BotPlugin):
         """Record when customer impact started or ended.
         Usage: `incident impact start|end [<time>]`; time is now, HH:MM (UTC) or
         ISO 8601. Example: `incident impact start 2025-10-17T16:06:00Z`"""
-        return self._guard(lambda: self._impact(msg, self._text(args)))
+        return self._guard(msg, lambda: self._impact(msg, self._text(args)))
 
     def _impact(self, msg: Message, text: str) -> str:
         ref, text = self._target(msg, text)
@@ -340,7 +392,7 @@ class Incident(BotPlugin):
     def incident_timeline(self, msg: Message, args: str) -> Iterator[str]:
         """Show the timeline, or add an entry to it.
         Usage: `incident timeline` or `incident timeline add [<time>] <text>`."""
-        yield from self._guard_parts(lambda: self._timeline(msg, self._text(args)))
+        yield from self._guard_parts(msg, lambda: self._timeline(msg, self._text(args)))
 
     def _timeline(self, msg: Message, text: str) -> list[str]:
         ref, text = self._target(msg, text)
@@ -361,7 +413,7 @@ class Incident(BotPlugin):
     def incident_role(self, msg: Message, args: str) -> str:
         """Give someone an incident role.
         Usage: `incident role lead|imoc|comms|responder @user`."""
-        return self._guard(lambda: self._role(msg, self._text(args)))
+        return self._guard(msg, lambda: self._role(msg, self._text(args)))
 
     def _role(self, msg: Message, text: str) -> str:
         ref, text = self._target(msg, text)
@@ -373,12 +425,17 @@ class Incident(BotPlugin):
         incident = self.incidents.set_role(
             ref, role, person, self._person_name(msg.frm)
         )
-        return f"{person.strip().lstrip('@')} is now {role.lower()} of {incident.ref}."
+        name = person.strip().lstrip("@")
+        # msg.body is the command as the chat service sent it, where a
+        # mention still carries the person's user id.
+        notes = self.channels.invite(ref, name, msg.body)
+        notes += self.channels.refresh(ref, topic=False)
+        return with_notes(f"{name} is now {role.lower()} of {incident.ref}.", notes)
 
     @botcmd
     def incident_roles(self, msg: Message, args: str) -> str:
         """List the incident's roles and who has each. Usage: `incident roles`."""
-        return self._guard(lambda: self._roles(msg, self._text(args)))
+        return self._guard(msg, lambda: self._roles(msg, self._text(args)))
 
     def _roles(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
@@ -391,7 +448,7 @@ class Incident(BotPlugin):
     @botcmd
     def incident_status(self, msg: Message, args: str) -> str:
         """Show the incident's card. Usage: `incident status [<project>#<iid>]`."""
-        return self._guard(lambda: self._status(msg, self._text(args)))
+        return self._guard(msg, lambda: self._status(msg, self._text(args)))
 
     def _status(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
@@ -400,7 +457,7 @@ class Incident(BotPlugin):
     @botcmd
     def incident_list(self, msg: Message, args: str) -> str:
         """List the incidents that are not resolved. Usage: `incident list`."""
-        return self._guard(self._list)
+        return self._guard(msg, self._list)
 
     def _list(self) -> str:
         now = self._now()
@@ -422,19 +479,22 @@ class Incident(BotPlugin):
     def incident_mitigate(self, msg: Message, args: str) -> str:
         """Mark the incident mitigated: customers are no longer affected.
         Usage: `incident mitigate`."""
-        return self._guard(lambda: self._mitigate(msg, self._text(args)))
+        return self._guard(msg, lambda: self._mitigate(msg, self._text(args)))
 
     def _mitigate(self, msg: Message, text: str) -> str:
         ref, _ = self._target(msg, text)
         incident = self.incidents.mitigate(ref, self._person_name(msg.frm))
         self.reminders.stop_updates(ref)
-        return f"{incident.ref} is mitigated. Resolve it with `!incident resolve`."
+        notes = self.channels.refresh(ref, topic=True)
+        return with_notes(
+            f"{incident.ref} is mitigated. Resolve it with `!incident resolve`.", notes
+        )
 
     @botcmd
     def incident_resolve(self, msg: Message, args: str) -> str:
         """Resolve the incident and close its issue, once the summary, impact
         times and required fields are in. Usage: `incident resolve [--force]`."""
-        return self._guard(lambda: self._resolve(msg, self._text(args)))
+        return self._guard(msg, lambda: self._resolve(msg, self._text(args)))
 
     def _resolve(self, msg: Message, text: str) -> str:
         ref, rest = self._target(msg, text)
@@ -448,8 +508,11 @@ class Incident(BotPlugin):
         incident = self.incidents.resolve(ref, self._person_name(msg.frm), force=force)
         self.reminders.stop_updates(ref)
         self.reminders.forget_messages_later(ref, self._now())
+        notes = self.channels.refresh(ref, topic=True)
         forced = " (forced)" if incident.resolve_forced else ""
-        return f"{incident.ref} is resolved{forced} and its issue is closed."
+        return with_notes(
+            f"{incident.ref} is resolved{forced} and its issue is closed.", notes
+        )
 
     # Deliveries and chat messages
 
@@ -468,6 +531,18 @@ class Incident(BotPlugin):
 
     def callback_message(self, msg: Message) -> None:
         """Keep a copy of each message in an incident channel for reactions."""
+        self._keep_copy(msg)
+
+    def callback_message_edit(self, msg: Message) -> None:
+        """Replace the kept copy of a message someone edited.
+
+        The Slack backend calls this instead of callback_message for an edit,
+        so that a pin after the edit copies the text as it reads now. A note
+        made before the edit keeps the text it was made from.
+        """
+        self._keep_copy(msg)
+
+    def _keep_copy(self, msg: Message) -> None:
         if self.unavailable or self._from_bot(msg.frm):
             return
         channel, _ = self._channel(msg)
@@ -559,24 +634,34 @@ class Incident(BotPlugin):
 
     # Helpers
 
-    def _guard(self, work: Callable[[], str]) -> str:
+    def _guard(self, msg: Message, work: Callable[[], str]) -> str:
         """Run a command and turn known failures into one sentence for chat."""
         if self.unavailable:
-            return self._out(self.unavailable)
+            return self._private(msg, self.unavailable)
         try:
             return self._out(work())
         except Exception as error:
-            return self._out(self._failure(error))
+            return self._private(msg, self._failure(error))
 
-    def _guard_parts(self, work: Callable[[], list[str]]) -> list[str]:
+    def _guard_parts(self, msg: Message, work: Callable[[], list[str]]) -> list[str]:
         """Run a command whose reply may need several chat messages."""
         if self.unavailable:
-            return [self._out(self.unavailable)]
+            return [self._private(msg, self.unavailable)]
         try:
             text = "\n".join(work())
         except Exception as error:
-            return [self._out(self._failure(error))]
+            return [self._private(msg, self._failure(error))]
         return self._parts(self._out(text))
+
+    def _private(self, msg: Message, text: str) -> str:
+        """Return a reply that only the person who ran the command needs.
+
+        Errors and help are for the one who typed the command. A backend that
+        can show a reply to one person only (Slack, for slash commands) reads
+        this mark when it builds the reply; the others post it as usual.
+        """
+        msg.extras[PRIVATE_REPLY] = True
+        return self._out(text)
 
     def _failure(self, error: Exception) -> str:
         if isinstance(error, IncidentError | IncidentNotFound):
@@ -624,10 +709,18 @@ class Incident(BotPlugin):
     def group_name(self, group_id: str) -> str | None:
         """Return the handle of a Slack user group, or None if unknown.
 
-        NOTE: the stock Slack backend offers no user-group lookup, so the label
-        Slack puts in the message is used until the backend extension adds one.
+        The Slack backend extension looks handles up. With the stock backend,
+        decoding uses the label Slack puts in the message, when there is one.
         """
-        return None
+        lookup = getattr(self._bot, "usergroup_handle", None)
+        if lookup is None:
+            return None
+        try:
+            handle = lookup(group_id)
+        except Exception:
+            log.warning("could not look up the handle of Slack user group %s", group_id)
+            return None
+        return str(handle) if handle else None
 
     def _time(self, text: str) -> datetime:
         return checked_time(text, self._now())
