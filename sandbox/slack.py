@@ -59,11 +59,13 @@ log = logging.getLogger("sandbox.slack")
 # Scopes of the sandbox's bot token, sent in the x-oauth-scopes header.
 # errbot-backend-slackv3 0.3.2 reads this header after auth.test and uses
 # Socket Mode only when the scopes are not the classic RTM ones.
+# The scopes of docs/slack-app-manifest.yml, which Slack reports in the
+# x-oauth-scopes header of every Web API response.
 BOT_SCOPES = (
-    "app_mentions:read,bookmarks:write,channels:history,channels:join,"
-    "channels:manage,channels:read,chat:write,commands,groups:history,"
-    "groups:read,groups:write,im:history,im:read,im:write,reactions:read,"
-    "reactions:write,team:read,usergroups:read,users:read"
+    "bookmarks:write,channels:history,channels:join,channels:manage,"
+    "channels:read,chat:write,commands,groups:history,groups:read,groups:write,"
+    "im:history,im:read,im:write,mpim:read,reactions:read,reactions:write,"
+    "team:read,usergroups:read,users:read"
 )
 CONNECTIONS_OPEN = "apps.connections.open"
 RESPONSE_URL_PREFIX = "/commands/"

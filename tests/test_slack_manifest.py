@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from sandbox.gitlab import GitLabSandbox
-from sandbox.slack import SlackSandbox
+from sandbox.slack import BOT_SCOPES, SlackSandbox
 from tests.slack_bot import (
     ALICE,
     bot_posts,
@@ -199,3 +199,7 @@ def test_manifest_commands_match_example_settings(manifest: dict[str, Any]) -> N
     commands = {entry["command"] for entry in manifest["features"]["slash_commands"]}
 
     assert set(settings["slack"]["slash_commands"]) == commands
+
+
+def test_sandbox_reports_manifest_scopes(manifest: dict[str, Any]) -> None:
+    assert BOT_SCOPES.split(",") == sorted(bot_scopes(manifest))
