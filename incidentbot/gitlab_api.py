@@ -110,6 +110,8 @@ class Issue:
     confidential: bool
     issue_type: str
     moved_to_id: int | None
+    # Usernames, in GitLab's order.
+    assignees: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -478,6 +480,9 @@ class GitLab:
             confidential=bool(data.get("confidential")),
             issue_type=str(issue_type),
             moved_to_id=int(moved_to) if moved_to is not None else None,
+            assignees=tuple(
+                str(user["username"]) for user in data.get("assignees") or ()
+            ),
         )
 
     # Projects and labels
@@ -513,7 +518,7 @@ class GitLab:
         description: str = "",
     ) -> None:
         """Create a project label; a label that already exists is left as it is."""
-        _check_label_names([name])
+        check_label_names([name])
         action = f"creating label {name!r} in {self._describe(project)}"
         with self._calling(action):
             try:
@@ -536,7 +541,7 @@ class GitLab:
         confidential: bool = False,
     ) -> Issue:
         """Create an issue of type incident with one request."""
-        _check_label_names(labels)
+        check_label_names(labels)
         data: dict[str, Any] = {
             "title": title,
             "description": description,
@@ -623,7 +628,7 @@ class GitLab:
             raise ValueError(
                 f"state_event must be 'close' or 'reopen', not {state_event!r}"
             )
-        _check_label_names([*add_labels, *remove_labels])
+        check_label_names([*add_labels, *remove_labels])
         changes: dict[str, Any] = {}
         if description is not None:
             changes["description"] = description
@@ -847,7 +852,8 @@ def _same_server(parts: Any, base: Any) -> bool:
     )
 
 
-def _check_label_names(names: Sequence[str]) -> None:
+def check_label_names(names: Sequence[str]) -> None:
+    """Raise ValueError for a label name that is empty or contains a comma."""
     # The API takes labels as one comma-separated string, and GitLab label
     # names cannot contain commas.
     for name in names:

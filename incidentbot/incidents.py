@@ -369,6 +369,15 @@ class Incidents:
                     posted.append(note.id)
         return incident
 
+    def write_sections(self, incident: Incident) -> None:
+        """Rewrite the bot's description sections from an incident being edited.
+
+        Call it inside `store.edit(ref)`, so that a GitLab failure leaves the
+        stored incident as it was. Other plugins use it for the sections they
+        keep, such as follow-ups and corrective actions.
+        """
+        self._sync_description(incident)
+
     def _delete_notes(self, incident: Incident, note_ids: Sequence[int]) -> None:
         """Delete notes that held an earlier version of a long summary section."""
         for note_id in note_ids:

@@ -65,6 +65,39 @@ class ChatMessage:
 
 
 @dataclass
+class FollowUp:
+    """A GitLab issue linked to an incident as work to do after it."""
+
+    project: str  # current project path; it changes when the issue moves
+    iid: int
+    web_url: str
+    title: str
+    linked_by: str
+    linked_at: datetime
+    # "pasted" for a link someone posted, "added" for `followup add`.
+    source: str = "pasted"
+    # Chat message the link was pasted in, as "channel/ts", "" for none.
+    message: str = ""
+    # Id of the GitLab issue link to the incident issue, None before linking.
+    link_id: int | None = None
+    # Whether the bot wrote the incident context onto the issue.
+    has_context: bool = False
+    owner: str = ""
+    labels_added: list[str] = field(default_factory=list)
+    corrective: bool = False
+    # Earlier "project#iid" references of the issue, from before moves.
+    moved_from: list[str] = field(default_factory=list)
+    state: str = "opened"
+    # Review reminders sent for this follow-up: to the lead, then the IMOC.
+    lead_reminded: bool = False
+    imoc_reminded: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}#{self.iid}"
+
+
+@dataclass
 class Incident:
     """The bot's record of one incident issue."""
 
@@ -109,6 +142,11 @@ class Incident:
     # Slack ts of the status card in the incident channel, "" before one is
     # posted. The bot edits that message on every change.
     card_ts: str = ""
+    # Follow-ups in link order, the references people rejected as not valid
+    # (reference to reason), and the incident review issue ("" for none).
+    followups: list[FollowUp] = field(default_factory=list)
+    rejected_followups: dict[str, str] = field(default_factory=dict)
+    review_issue: str = ""
 
     @property
     def ref(self) -> str:

@@ -95,12 +95,16 @@ class Schedule:
     def _run(self, reminder: Reminder, now: datetime) -> None:
         handler = self._handlers.get(reminder.kind)
         if handler is None:
-            log.error(
-                "no handler for reminder %s of kind %s; dropping it",
+            # Another plugin registers its kinds when Errbot activates it,
+            # which can be after the first poll, so the reminder is kept.
+            log.warning(
+                "no handler for reminder %s of kind %s yet; trying again in %s",
                 reminder.key,
                 reminder.kind,
+                RETRY_AFTER,
             )
-            self.cancel(reminder.key)
+            reminder.due = now + RETRY_AFTER
+            self.set(reminder)
             return
         try:
             next_due = handler(reminder, now)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from incidentbot import business_days
+
 GITLAB_TIERS = ("free", "premium")
 STATE_NAMES = ("active", "mitigated", "resolved")
 FIELD_KINDS = ("label", "confidential", "text")
@@ -39,7 +41,11 @@ _CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _REACTION_NAME = re.compile(r"[a-z0-9_+'-]+")
 _TEXT_CHOICE = re.compile(r"\S(?:.*\S)?")
 _LABEL_CHOICE = re.compile(r"[^,\s](?:[^,]*[^,\s])?")
-_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+# An ISO 3166-1 alpha-2 country code, optionally with an ISO 3166-2
+# subdivision of at most three letters or digits ("DE-BY").
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?")
+# A Slack handle ("@dana") or user id ("U0DANA0001").
+_SLACK_HANDLE = re.compile(r"@[a-z0-9._-]{1,80}|[UW][A-Z0-9]{2,}")
 # Slack slash command names: a slash, then at most 31 lowercase letters,
 # digits, hyphens or underscores.
 _SLASH_COMMAND = re.compile(r"/[a-z0-9_-]{1,31}")
@@ -65,6 +71,26 @@ class Severity:
     page_imoc: bool
 
 
+PASTE_MODES = ("link", "ask")
+
+
+@dataclass(frozen=True)
+class FollowupSettings:
+    """How follow-ups are linked and reviewed, and who hears about a review."""
+
+    # "link": a pasted issue link becomes a follow-up at once; "ask": the bot
+    # asks in the message's thread and `followup link <ref>` confirms.
+    paste: str = "link"
+    # A follow-up needs a label starting with one of these to pass review.
+    owner_label_prefixes: tuple[str, ...] = ("team::", "group::")
+    review_label: str = "review-requested"
+    review_severities: tuple[str, ...] = ("S1", "S2")
+    # The incident field that names the team owning the root cause, and the
+    # engineering manager (Slack handle or user id) of each team.
+    team_field: str = ""
+    engineering_managers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Field:
     """An incident field that `incident field <name> <value>` sets."""
@@ -82,7 +108,7 @@ class Calendar:
     """The lead's working calendar, used for follow-up deadlines."""
 
     time_zone: str
-    country: str  # ISO 3166-1 alpha-2 code
+    country: str  # ISO 3166-1 alpha-2 code, optionally with a subdivision: "DE-BY"
     end_of_day: datetime.time
 
 
@@ -108,6 +134,7 @@ class Settings:
     internal_reactions: tuple[str, ...]
     reminder_poll_seconds: float
     calendar: Calendar
+    followups: FollowupSettings = field(default_factory=FollowupSettings)
     # Slack slash command ("/inc") to the chat command it runs ("incident").
     slash_commands: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_SLASH_COMMANDS)
@@ -277,6 +304,7 @@ def _parse(root: _Table) -> Settings:
         "reactions",
         "reminders",
         "calendar",
+        "followups",
         "slack",
     )
     # Sections are read in the order of settings.example.toml, so the first
@@ -328,6 +356,11 @@ def _parse(root: _Table) -> Settings:
     )
 
     calendar = _parse_calendar(root.table("calendar"))
+    followups = (
+        _parse_followups(root.table("followups"), severities, fields)
+        if "followups" in root.data
+        else FollowupSettings()
+    )
     slash_commands = (
         _parse_slash_commands(root.table("slack"))
         if "slack" in root.data
@@ -353,6 +386,7 @@ def _parse(root: _Table) -> Settings:
         internal_reactions=internal_reactions,
         reminder_poll_seconds=poll_seconds,
         calendar=calendar,
+        followups=followups,
         slash_commands=slash_commands,
     )
 
@@ -567,6 +601,63 @@ def _parse_reactions(table: _Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return public, internal
 
 
+def _parse_followups(
+    table: _Table, severities: dict[str, Severity], fields: dict[str, Field]
+) -> FollowupSettings:
+    table.check_keys(
+        "paste",
+        "owner_label_prefixes",
+        "review_label",
+        "review_severities",
+        "team_field",
+        "engineering_managers",
+    )
+    paste = table.text(
+        "paste",
+        'use "link" or "ask"',
+        pattern=re.compile("|".join(PASTE_MODES)),
+    )
+    prefixes = table.string_list(
+        "owner_label_prefixes",
+        'use label prefixes such as "team::"',
+        _LABEL_CHOICE,
+    )
+    review_label = _label(table, "review_label")
+    names = ", ".join(severities)
+    review_severities = table.string_list(
+        "review_severities",
+        f"use severity names from [severities]: {names}",
+        re.compile("|".join(re.escape(name) for name in severities)),
+    )
+    team_field = table.optional_text("team_field", "use a field name", "")
+    if team_field and team_field not in fields:
+        raise table.invalid(
+            table.key("team_field"),
+            team_field,
+            f"use the name of a [[fields]] entry: {', '.join(fields)}",
+        )
+    managers: dict[str, str] = {}
+    if "engineering_managers" in table.data:
+        managers_table = table.table("engineering_managers")
+        for team, handle in managers_table.data.items():
+            if not isinstance(handle, str) or not _SLACK_HANDLE.fullmatch(handle):
+                raise managers_table.invalid(
+                    f'{managers_table.key("")}"{team}"',
+                    handle,
+                    'use a Slack handle such as "@dana" or a user id such as '
+                    '"U0DANA0001"',
+                )
+            managers[team] = handle
+    return FollowupSettings(
+        paste=paste,
+        owner_label_prefixes=prefixes,
+        review_label=review_label,
+        review_severities=review_severities,
+        team_field=team_field,
+        engineering_managers=managers,
+    )
+
+
 def _parse_slash_commands(table: _Table) -> dict[str, str]:
     table.check_keys("slash_commands")
     key = table.key("slash_commands")
@@ -602,13 +693,18 @@ def _parse_calendar(table: _Table) -> Calendar:
     except (ZoneInfoNotFoundError, ValueError):
         raise table.invalid(table.key("time_zone"), time_zone, zone_hint) from None
 
-    # NOTE: only the form is checked, because the standard library has no list
-    # of ISO 3166-1 codes.
     country = table.text(
         "country",
-        'use a two-letter ISO 3166-1 country code such as "DE"',
+        'use a two-letter ISO 3166-1 country code such as "DE", optionally with '
+        'an ISO 3166-2 subdivision such as "DE-BY"',
         pattern=_COUNTRY_CODE,
     )
+    # A code of the right form can still be one that has no holiday calendar,
+    # and the deadlines need one.
+    try:
+        business_days.check_country(country)
+    except business_days.UnknownCountryError as error:
+        raise table.invalid(table.key("country"), country, error.hint) from None
     return Calendar(time_zone=time_zone, country=country, end_of_day=_end_of_day(table))
 
 

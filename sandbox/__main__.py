@@ -4,7 +4,8 @@ Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL
 as KEY=value lines once the servers listen, and writes the same lines to
 --env-file when given. With --slack it also serves the Slack emulator with a
 small workspace (sandbox/slack_demo.py) and adds SLACK_API_URL,
-SLACK_BOT_TOKEN and SLACK_APP_TOKEN. SIGINT or SIGTERM stops it.
+SLACK_BOT_TOKEN and SLACK_APP_TOKEN. GitLab has the users alice, bob and
+carol either way. SIGINT or SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from types import FrameType
 from sandbox.gitlab import DEFAULT_PROJECTS, GitLabSandbox
 from sandbox.pagerduty import PagerDutySandbox
 from sandbox.slack import SlackSandbox
-from sandbox.slack_demo import add_demo_workspace
+from sandbox.slack_demo import PEOPLE, add_demo_workspace
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.gitlab_port,
     )
+    # The demo Slack people have GitLab accounts with the same usernames, so
+    # follow-ups can be given an owner.
+    for _, name, real_name in PEOPLE:
+        gitlab.add_user(name, real_name)
     pagerduty = PagerDutySandbox(host=args.host, port=args.pagerduty_port)
     slack: SlackSandbox | None = None
     stop = threading.Event()

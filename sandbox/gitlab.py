@@ -20,7 +20,10 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from sandbox import graphql, web
+from sandbox import graphql, issue_links, issue_move, web
+from sandbox.gitlab_errors import ApiError
+from sandbox.gitlab_errors import bad_request as _bad_request
+from sandbox.gitlab_errors import not_found as _not_found
 from sandbox.gitlab_store import (
     BOT_USER,
     DEFAULT_LABEL_COLOR,
@@ -62,15 +65,17 @@ _UPDATE_PARAMETERS = (
     "confidential",
     "issue_type",
     "assignee_ids",
+    "assignee_id",
     "due_date",
     "discussion_locked",
     "milestone_id",
 )
-# /projects/:id, its labels and issues, and an issue's notes. Groups: project,
-# collection, issue iid, "notes", note id.
+# /projects/:id, its labels and issues, and an issue's notes, links and move.
+# Groups: project, collection, issue iid, "notes", "links" or "move", and the
+# note or link id.
 _PROJECT_ROUTE = re.compile(
     r"/api/v4/projects/([^/]+)"
-    r"(?:/(labels|issues)(?:/([^/]+)(?:/(notes)(?:/([^/]+))?)?)?)?"
+    r"(?:/(labels|issues)(?:/([^/]+)(?:/(notes|links|move)(?:/([^/]+))?)?)?)?"
 )
 _ALLOWED_METHODS = {
     "project": ("GET",),
@@ -79,24 +84,15 @@ _ALLOWED_METHODS = {
     "issue": ("GET", "PUT"),
     "notes": ("GET", "POST"),
     "note": ("GET", "PUT", "DELETE"),
+    "links": ("GET", "POST"),
+    "link": ("GET", "DELETE"),
+    "move": ("POST",),
 }
+# The _ALLOWED_METHODS key of one item of an issue's sub-collection.
+_ITEM_KIND = {"notes": "note", "links": "link"}
+_USER_ROUTE = re.compile(r"/api/v4/users(?:/([^/]+))?")
+_EPIC_ROUTE = re.compile(r"/api/v4/groups/([^/]+)/epics/([^/]+)")
 _COLOR = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})|[A-Za-z]+")
-
-
-class ApiError(Exception):
-    """An error response that a handler raises to stop early."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status, body)
-        self.response = Response(status, body)
-
-
-def _not_found(what: str) -> ApiError:
-    return ApiError(404, {"message": f"404 {what} Not Found"})
-
-
-def _bad_request(body: Any) -> ApiError:
-    return ApiError(400, body)
 
 
 @dataclass
@@ -188,8 +184,11 @@ class GitLabSandbox:
     """GitLab API emulator served on 127.0.0.1 in a background thread.
 
     tier is "free" or "premium" and may change while the sandbox runs: it
-    decides whether scoped labels replace each other and how many assignees
-    an issue may have.
+    decides whether scoped labels replace each other, how many assignees an
+    issue may have, and whether blocking links and epics are available.
+    move_closed_issues, also changeable at any time, decides whether a closed
+    issue can be moved (current GitLab) or is refused with the 400 that some
+    older versions returned.
     """
 
     def __init__(
@@ -200,10 +199,12 @@ class GitLabSandbox:
         projects: Iterable[str] = DEFAULT_PROJECTS,
         host: str = "127.0.0.1",
         port: int = 0,
+        move_closed_issues: bool = True,
     ) -> None:
         if tier not in ("free", "premium"):
             raise ValueError(f"tier must be 'free' or 'premium', not {tier!r}")
         self.tier = tier
+        self.move_closed_issues = move_closed_issues
         self.token = token
         self.requests: list[tuple[str, str]] = []
         self.notifications: list[dict[str, str]] = []
@@ -244,6 +245,29 @@ class GitLabSandbox:
         with self._lock:
             return self._store.add_project(path).id
 
+    def add_user(self, username: str, name: str, *, state: str = "active") -> int:
+        """Create a user (or find one with this username) and return its id.
+
+        state "blocked" makes a user that GET /users still lists, as GitLab
+        does.
+        """
+        with self._lock:
+            return int(self._store.add_user(username, name, state)["id"])
+
+    def add_label(
+        self,
+        project: str | int,
+        name: str,
+        *,
+        color: str = DEFAULT_LABEL_COLOR,
+        description: str = "",
+    ) -> None:
+        """Create a project label, keeping a label that exists already as it is."""
+        with self._lock:
+            self._store.ensure_label(
+                self._require_project(project), name, color, description
+            )
+
     def issue(self, project: str | int, iid: int) -> dict[str, Any]:
         """Return a copy of a stored issue with its notes and timeline events.
 
@@ -275,12 +299,14 @@ class GitLabSandbox:
         labels: Iterable[str] = (),
         issue_type: str = "issue",
         confidential: bool = False,
+        assignee_ids: Iterable[int] = (),
     ) -> dict[str, Any]:
         """Create an issue as a person on GitLab would, without an HTTP request.
 
-        Quick actions in the description run and mentions notify, as in
-        GitLab's web editor. Returns the stored issue; raises ValueError on a
-        value that the API would reject with 400.
+        issue_type is "issue", "incident", "test_case" or "task". Quick
+        actions in the description run and mentions notify, as in GitLab's
+        web editor. Returns the stored issue; raises ValueError on a value
+        that the API would reject with 400.
         """
         params: dict[str, Any] = {
             "title": title,
@@ -288,6 +314,7 @@ class GitLabSandbox:
             "labels": list(labels),
             "issue_type": issue_type,
             "confidential": confidential,
+            "assignee_ids": list(assignee_ids),
         }
         with self._lock:
             record = self._direct(
@@ -470,23 +497,31 @@ class GitLabSandbox:
             return self._get_version()
         if method == "GET" and path == "/api/v4/user":
             return self._get_user()
+        users = _USER_ROUTE.fullmatch(path)
+        if method == "GET" and users is not None:
+            return self._get_users(request, users[1])
+        epic = _EPIC_ROUTE.fullmatch(path)
+        if method == "GET" and epic is not None:
+            return self._get_epic(unquote(epic[1]))
         return Response(404, {"error": "404 Not Found"})
 
     def _route_project(
         self, request: Request, method: str, match: re.Match[str]
     ) -> Response:
         """Dispatch a request under /api/v4/projects/:id."""
-        project_key, collection, item, notes, note_id = match.groups()
+        project_key, collection, item, sub, sub_id = match.groups()
         if collection == "labels" and item is not None:
             return Response(404, {"error": "404 Not Found"})
-        if note_id is not None:
-            kind = "note"
-        elif notes is not None:
-            kind = "notes"
+        if sub_id is not None:
+            kind = _ITEM_KIND.get(sub, "")
+        elif sub is not None:
+            kind = sub
         elif item is not None:
             kind = "issue"
         else:
             kind = collection or "project"
+        if kind not in _ALLOWED_METHODS:
+            return Response(404, {"error": "404 Not Found"})
         if method not in _ALLOWED_METHODS[kind]:
             return Response(405, {"error": "405 Not Allowed"})
 
@@ -507,6 +542,10 @@ class GitLabSandbox:
         issue = project.issues.get(_integer(item, "issue_iid"))
         if issue is None:
             raise _not_found("Issue")
+        if kind in ("links", "link", "move"):
+            return self._route_issue_relations(
+                request, method, kind, project, issue, sub_id
+            )
         if kind == "issue" and method == "GET":
             return Response(200, issue.as_json())
         if kind == "issue":
@@ -516,7 +555,7 @@ class GitLabSandbox:
         if kind == "notes":
             return self._create_note(request, project, issue)
 
-        note = issue.find_note(_integer(note_id, "note_id"))
+        note = issue.find_note(_integer(sub_id, "note_id"))
         if note is None:
             raise _not_found("Note")
         if method == "GET":
@@ -543,6 +582,83 @@ class GitLabSandbox:
             raise _bad_request(
                 {"error": "The request body is not valid JSON"}
             ) from None
+
+    def _route_issue_relations(
+        self,
+        request: Request,
+        method: str,
+        kind: str,
+        project: ProjectRecord,
+        issue: IssueRecord,
+        link_id: str | None,
+    ) -> Response:
+        """Dispatch an issue's links and its move."""
+        if kind == "move":
+            target = issue_move.find_target_project(self._store, self._params(request))
+            moved = issue_move.move_issue(
+                self._store,
+                project,
+                issue,
+                target,
+                base_url=self.url,
+                move_closed=self.move_closed_issues,
+            )
+            return Response(201, moved.as_json())
+        if kind == "links" and method == "GET":
+            return Response(200, issue_links.list_links(self._store, issue))
+        if kind == "links":
+            created = issue_links.create_link(
+                self._store,
+                project,
+                issue,
+                self._params(request),
+                premium=self.tier == "premium",
+            )
+            return Response(201, created)
+        link = issue_links.find_link(self._store, issue, link_id or "")
+        if method == "GET":
+            return Response(200, issue_links.link_json(self._store, link))
+        return Response(200, issue_links.delete_link(self._store, link))
+
+    def _get_users(self, request: Request, user_key: str | None) -> Response:
+        """GET /users (filtered by username or search) and GET /users/:id."""
+        if user_key is not None:
+            user = None
+            if user_key.isdigit():
+                user = self._store.users.get(int(user_key))
+            if user is None:
+                raise _not_found("User")
+            return Response(200, self._user_json(user))
+        params = self._params(request)
+        username = params.get("username")
+        search = str(params.get("search") or "").lower()
+        users = sorted(self._store.users.values(), key=lambda user: user["id"])
+        if username is not None:
+            found = self._store.user_by_username(str(username))
+            users = [found] if found is not None else []
+        elif search:
+            users = [
+                user
+                for user in users
+                if search in str(user["username"]).lower()
+                or search in str(user["name"]).lower()
+            ]
+        return self._paginate(request, [self._user_json(user) for user in users])
+
+    def _user_json(self, user: dict[str, Any]) -> dict[str, Any]:
+        return {**user, "web_url": f"{self.url}/{user['username']}"}
+
+    def _get_epic(self, group: str) -> Response:
+        """GET /groups/:id/epics/:iid: the sandbox has groups but no epics.
+
+        Epics are a Premium feature, so Free returns 403 for an existing
+        group, as GitLab does without the license.
+        """
+        if not self._store.group_exists(group):
+            raise _not_found("Group")
+        if self.tier != "premium":
+            return Response(403, {"message": "403 Forbidden"})
+        return Response(404, {"message": "404 Not found"})
 
     def _get_version(self) -> Response:
         return Response(200, {"version": GITLAB_VERSION, "revision": "sandbox"})
@@ -694,6 +810,7 @@ class GitLabSandbox:
             raise _bad_request({"error": "issue_type does not have a valid value"})
         confidential = bool(_parse_bool(params, "confidential"))
         labels = _parse_labels(params.get("labels"))
+        assignees = self._parse_assignees(params)
 
         commands: list[Command] = []
         if description is not None:
@@ -747,6 +864,8 @@ class GitLabSandbox:
         )
         project.issues[iid] = record
         self._apply_labels(project, record, [], labels, [])
+        if assignees is not None:
+            self._set_assignees(record, assignees)
         self._run_commands(
             commands, project, record, persisted=False, source="description"
         )
@@ -769,6 +888,41 @@ class GitLabSandbox:
             base, added, removed, exclusive_scopes=self.tier == "premium"
         )
 
+    def _parse_assignees(self, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Return the users that assignee_ids (or assignee_id) name, or None.
+
+        As in GitLab, Free keeps only the first id, an unknown id is dropped
+        without an error, and [] or [0] removes every assignee.
+        """
+        if "assignee_ids" in params:
+            raw = params["assignee_ids"]
+        elif "assignee_id" in params:
+            raw = params["assignee_id"]
+        else:
+            return None
+        if raw is None or raw == "":
+            items: list[Any] = []
+        elif isinstance(raw, list):
+            items = raw
+        else:
+            items = str(raw).split(",")
+        ids: list[int] = []
+        for item in items:
+            text = str(item).strip()
+            if isinstance(item, bool) or not text.isdigit():
+                raise _bad_request({"error": "assignee_ids is invalid"})
+            if int(text) != 0 and int(text) not in ids:
+                ids.append(int(text))
+        if self.tier != "premium":
+            ids = ids[:1]
+        users = (self._store.users.get(user_id) for user_id in ids)
+        return [dict(user) for user in users if user is not None]
+
+    @staticmethod
+    def _set_assignees(record: IssueRecord, assignees: list[dict[str, Any]]) -> None:
+        record.data["assignees"] = assignees
+        record.data["assignee"] = dict(assignees[0]) if assignees else None
+
     def _run_commands(
         self,
         commands: list[Command],
@@ -785,6 +939,7 @@ class GitLabSandbox:
             premium=self.tier == "premium",
             persisted=persisted,
             source=source,
+            find_user=self._store.user_by_username,
         )
 
     def _notify(
@@ -831,6 +986,11 @@ class GitLabSandbox:
             _check_description(description)
             description, commands = extract(description)
         confidential = _parse_bool(params, "confidential")
+        assignees = self._parse_assignees(params)
+        # Every check runs before the first change, so a 400 changes nothing.
+        added = _parse_labels(params.get("labels"))
+        added += _parse_labels(params.get("add_labels"))
+        removed = _parse_labels(params.get("remove_labels"))
 
         if "title" in params:
             data["title"] = str(params["title"])
@@ -841,11 +1001,10 @@ class GitLabSandbox:
         if issue_type is not None:
             data["issue_type"] = issue_type
             data["type"] = issue_type.upper()
+        if assignees is not None:
+            self._set_assignees(record, assignees)
         if any(name in params for name in ("labels", "add_labels", "remove_labels")):
             base = [] if "labels" in params else list(data["labels"])
-            added = _parse_labels(params.get("labels"))
-            added += _parse_labels(params.get("add_labels"))
-            removed = _parse_labels(params.get("remove_labels"))
             self._apply_labels(project, record, base, added, removed)
         if state_event == "close" and data["state"] == "opened":
             data["state"] = "closed"

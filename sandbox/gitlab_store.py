@@ -1,4 +1,4 @@
-"""State of the GitLab sandbox: projects, labels, issues, notes and events.
+"""State of the GitLab sandbox: projects, labels, issues, notes, users and links.
 
 Records keep the JSON that the API returns, so a handler copies rather than
 rebuilds it. GitLabSandbox holds one lock around all of this state.
@@ -22,6 +22,10 @@ BOT_USER: dict[str, Any] = {
 }
 
 ISSUE_TYPES = ("issue", "incident", "test_case", "task")
+
+# Link types of the issue links API: relates_to on every tier, blocks and
+# is_blocked_by on GitLab Premium and up.
+LINK_TYPES = ("relates_to", "blocks", "is_blocked_by")
 
 # GitLab predefines these incident timeline tags in every project.
 PREDEFINED_TIMELINE_TAGS = (
@@ -165,11 +169,42 @@ class ProjectRecord:
         }
 
 
+@dataclass
+class LinkRecord:
+    """A link between two issues, stored once and shown on both of them.
+
+    source_id and target_id are global issue ids, so a link follows an issue
+    that moves to another project.
+    """
+
+    id: int
+    source_id: int
+    target_id: int
+    link_type: str
+    created_at: str
+    updated_at: str
+
+    def type_seen_from(self, issue_id: int) -> str:
+        """Return the link type as the API lists it on one of the two issues.
+
+        GitLab stores is_blocked_by as blocks in the other direction, so the
+        stored type is relates_to or blocks.
+        """
+        if issue_id == self.target_id and self.link_type == "blocks":
+            return "is_blocked_by"
+        return self.link_type
+
+    def other_end(self, issue_id: int) -> int:
+        return self.target_id if issue_id == self.source_id else self.source_id
+
+
 class Store:
-    """All projects, with the id counters GitLab keeps instance-wide."""
+    """All projects, users and issue links, with GitLab's instance-wide ids."""
 
     def __init__(self) -> None:
         self.projects: dict[int, ProjectRecord] = {}
+        self.users: dict[int, dict[str, Any]] = {int(BOT_USER["id"]): dict(BOT_USER)}
+        self.links: dict[int, LinkRecord] = {}
         # Separate, far-apart ranges make a test that mixes up an issue's
         # global id with its iid, or a project id with an issue id, fail.
         self._next_project_id = 101
@@ -177,6 +212,8 @@ class Store:
         self._next_note_id = 9001
         self._next_label_id = 301
         self._next_event_id = 701
+        self._next_user_id = 2001
+        self._next_link_id = 3001
 
     def add_project(self, path: str) -> ProjectRecord:
         """Return the project at path, creating it when it is missing."""
@@ -206,6 +243,15 @@ class Store:
             return self.projects.get(int(key))
         return self.project_by_path(key)
 
+    def group_exists(self, path: str) -> bool:
+        """Tell whether path is the namespace of a project or one of its parents."""
+        lowered = path.strip("/").lower()
+        for record in self.projects.values():
+            namespace = record.path.lower().rpartition("/")[0]
+            if namespace == lowered or namespace.startswith(lowered + "/"):
+                return True
+        return False
+
     def all_issues(self) -> list[IssueRecord]:
         return [
             issue
@@ -219,6 +265,80 @@ class Store:
                 if issue.data["id"] == global_id:
                     return issue
         return None
+
+    def project_of(self, issue: IssueRecord) -> ProjectRecord:
+        return self.projects[int(issue.data["project_id"])]
+
+    # Users
+
+    def add_user(
+        self, username: str, name: str, state: str = "active"
+    ) -> dict[str, Any]:
+        """Return the user called username, creating it when it is missing."""
+        existing = self.user_by_username(username)
+        if existing is not None:
+            return existing
+        user: dict[str, Any] = {
+            "id": self._next_user_id,
+            "username": username,
+            "name": name,
+            "state": state,
+            "locked": False,
+            "avatar_url": None,
+        }
+        self.users[self._next_user_id] = user
+        self._next_user_id += 1
+        return user
+
+    def user_by_username(self, username: str) -> dict[str, Any] | None:
+        # GitLab finds a user by username without regard to case.
+        lowered = username.lower()
+        for user in self.users.values():
+            if str(user["username"]).lower() == lowered:
+                return user
+        return None
+
+    # Issue links
+
+    def links_of(self, issue_id: int) -> list[LinkRecord]:
+        """Return the links of one issue, oldest first, as GitLab lists them."""
+        found = [
+            link
+            for link in self.links.values()
+            if issue_id in (link.source_id, link.target_id)
+        ]
+        return sorted(found, key=lambda link: link.id)
+
+    def link_between(self, first_id: int, second_id: int) -> LinkRecord | None:
+        """Return the link between two issues in either direction, if any."""
+        for link in self.links.values():
+            if {link.source_id, link.target_id} == {first_id, second_id}:
+                return link
+        return None
+
+    def add_link(self, source_id: int, target_id: int, link_type: str) -> LinkRecord:
+        stamp = now_iso()
+        link = LinkRecord(
+            id=self._next_link_id,
+            source_id=source_id,
+            target_id=target_id,
+            link_type=link_type,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        self._next_link_id += 1
+        self.links[link.id] = link
+        return link
+
+    def repoint_links(self, old_issue_id: int, new_issue_id: int) -> None:
+        """Make the links of one issue belong to another, as a move does."""
+        for link in self.links.values():
+            if link.source_id == old_issue_id:
+                link.source_id = new_issue_id
+            if link.target_id == old_issue_id:
+                link.target_id = new_issue_id
+
+    # Id counters
 
     def new_issue_id(self) -> int:
         self._next_issue_id += 1

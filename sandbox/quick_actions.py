@@ -11,7 +11,7 @@ a closed issue is removed and does nothing). Unknown ``/words`` stay as text.
 from __future__ import annotations
 
 import re
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,8 @@ _HTML_CLOSE = re.compile(r"^</[^>]+>\s*$")
 _LABEL_REFERENCE = re.compile(r'~"([^"]+)"|~([^\s~"]+)')
 _PLAIN_LABEL_NAME = re.compile(r"[A-Za-z0-9_\-?.&]+")
 _USERNAME = re.compile(r"@([A-Za-z0-9_][A-Za-z0-9_.\-]*)")
+
+UserLookup = Callable[[str], dict[str, Any] | None]
 
 # Arguments /severity accepts, as in GitLab, and the value it stores.
 _SEVERITIES = {
@@ -165,16 +167,6 @@ def _find_labels(project: ProjectRecord, argument: str) -> list[dict[str, Any]]:
     return found
 
 
-def _user(username: str) -> dict[str, Any]:
-    # The sandbox has no user table: any username exists, with a stable id.
-    return {
-        "id": 1000 + zlib.crc32(username.encode()) % 100000,
-        "username": username,
-        "name": username,
-        "state": "active",
-    }
-
-
 def _pluralize(word: str, count: int) -> str:
     return word if count == 1 else f"{word}s"
 
@@ -189,11 +181,13 @@ class _Runner:
         *,
         premium: bool,
         persisted: bool,
+        find_user: UserLookup,
     ) -> None:
         self.issue = issue
         self.project = project
         self.premium = premium
         self.persisted = persisted
+        self.find_user = find_user
         self.outcome = Outcome()
 
     def run(self, command: Command, source: str) -> None:
@@ -308,23 +302,26 @@ class _Runner:
         return self._say("Made this issue confidential.")
 
     def _run_assign(self, argument: str) -> bool:
-        usernames = _USERNAME.findall(argument)
-        if not usernames:
+        # GitLab skips a username that belongs to no user.
+        found = [self.find_user(name) for name in _USERNAME.findall(argument)]
+        users = [dict(user) for user in found if user is not None]
+        if not users:
             return self._cannot("assign")
         if not self.premium:
             # GitLab Free allows one assignee per issue.
-            usernames = usernames[:1]
-            assignees = [_user(usernames[0])]
+            users = users[:1]
+            assignees = users
         else:
             assignees = list(self.issue.data["assignees"])
-            for username in usernames:
-                if all(user["username"] != username for user in assignees):
-                    assignees.append(_user(username))
+            for user in users:
+                if all(known["id"] != user["id"] for known in assignees):
+                    assignees.append(user)
         self.issue.data["assignees"] = assignees
         self.issue.data["assignee"] = assignees[0]
         self.issue.touch()
         self.outcome.changes["assignee_ids"] = [user["id"] for user in assignees]
-        return self._say("Assigned " + " ".join(f"@{name}" for name in usernames) + ".")
+        names = " ".join(f"@{user['username']}" for user in users)
+        return self._say(f"Assigned {names}.")
 
     def _run_unassign(self, argument: str) -> bool:
         current = self.issue.data["assignees"]
@@ -368,15 +365,19 @@ def execute(
     premium: bool,
     persisted: bool,
     source: str,
+    find_user: UserLookup,
 ) -> Outcome:
     """Run commands on issue and return what changed.
 
     persisted is False while the issue is being created: GitLab then skips
     /close, /reopen, /title, /unlabel, /relabel and /unassign, which need an
     existing issue. source ("note" or "description") is recorded with each
-    command in issue.quick_actions_run.
+    command in issue.quick_actions_run. find_user returns the user with a
+    username, or None, for /assign.
     """
-    runner = _Runner(issue, project, premium=premium, persisted=persisted)
+    runner = _Runner(
+        issue, project, premium=premium, persisted=persisted, find_user=find_user
+    )
     for command in commands:
         runner.run(command, source)
     return runner.outcome

@@ -84,3 +84,23 @@ def test_cancelled_reminder_never_runs() -> None:
     assert schedule.cancel("a") is True
     assert schedule.cancel("a") is False
     assert schedule.run_due() == 0
+
+
+def test_reminder_waits_for_its_handler() -> None:
+    data: dict[str, Any] = {}
+    clock = Clock()
+    schedule = Schedule(data, clock)
+    schedule.set(Reminder("review/x", "review", "x", START))
+
+    assert schedule.run_due() == 1
+    waiting = schedule.get("review/x")
+    assert waiting is not None
+    assert waiting.due == START + timedelta(minutes=5)
+
+    calls: list[datetime] = []
+    schedule.on("review", lambda r, now: calls.append(now) and None)
+    clock.now = START + timedelta(minutes=5)
+    schedule.run_due()
+
+    assert calls == [START + timedelta(minutes=5)]
+    assert schedule.get("review/x") is None

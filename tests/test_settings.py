@@ -82,7 +82,13 @@ def test_example_severities() -> None:
 def test_example_fields_in_file_order() -> None:
     fields = load_settings(example_settings_path()).fields
 
-    assert list(fields) == ["service", "root_cause", "confidential", "impact"]
+    assert list(fields) == [
+        "service",
+        "root_cause",
+        "confidential",
+        "impact",
+        "root_cause_team",
+    ]
     assert fields["service"].kind == "label"
     assert fields["service"].label_prefix == "Service::"
     assert fields["service"].required is True
@@ -102,6 +108,14 @@ def test_example_calendar() -> None:
     assert calendar.time_zone == "Europe/Berlin"
     assert calendar.country == "DE"
     assert calendar.end_of_day == datetime.time(17, 0)
+
+
+def test_calendar_subdivision(tmp_path: Path) -> None:
+    text = example_with(('country = "DE"', 'country = "DE-BY"'))
+
+    settings = load_settings(write(tmp_path, text))
+
+    assert settings.calendar.country == "DE-BY"
 
 
 def test_settings_are_frozen() -> None:
@@ -187,7 +201,7 @@ MISTAKES = {
         "[reminders]",
         "[reminder]",
         "unknown key reminder: use one of gitlab, labels, severities, incident, "
-        "fields, reactions, reminders, calendar, slack",
+        "fields, reactions, reminders, calendar, followups, slack",
     ),
     "unknown nested key": (
         "update_cadence_minutes = 15",
@@ -350,8 +364,8 @@ MISTAKES = {
         'as "#incidents", or "" for none',
     ),
     "field kind": (
-        'kind = "text"',
-        'kind = "secret"',
+        'kind = "text"\nrequired',
+        'kind = "secret"\nrequired',
         'invalid fields[3].kind = "secret": use one of "label", "confidential", "text"',
     ),
     "field name reserved": (
@@ -377,8 +391,8 @@ MISTAKES = {
         "missing fields[0].label_prefix: use a GitLab label name without commas",
     ),
     "prefix on text field": (
-        'kind = "text"',
-        'kind = "text"\nlabel_prefix = "Impact::"',
+        'kind = "text"\nrequired',
+        'kind = "text"\nlabel_prefix = "Impact::"\nrequired',
         'invalid fields[3].label_prefix = "Impact::": only fields of kind "label" '
         "take a label_prefix, so remove it",
     ),
@@ -406,8 +420,8 @@ MISTAKES = {
         'invalid fields[1].choices[5] = "Security": remove the duplicate',
     ),
     "second confidential field": (
-        'kind = "text"',
-        'kind = "confidential"',
+        'kind = "text"\nrequired',
+        'kind = "confidential"\nrequired',
         'invalid fields[3].kind = "confidential": only one field may set the '
         "issue's confidential flag",
     ),
@@ -461,7 +475,29 @@ MISTAKES = {
         'country = "DE"',
         'country = "Germany"',
         'invalid calendar.country = "Germany": use a two-letter ISO 3166-1 '
-        'country code such as "DE"',
+        'country code such as "DE", optionally with an ISO 3166-2 subdivision '
+        'such as "DE-BY"',
+    ),
+    "country unknown": (
+        'country = "DE"',
+        'country = "XX"',
+        'invalid calendar.country = "XX": use a two-letter ISO 3166-1 code that '
+        'the holidays package covers, such as "DE", optionally with an ISO 3166-2 '
+        'subdivision such as "DE-BY"',
+    ),
+    "country alias": (
+        'country = "DE"',
+        'country = "UK"',
+        'invalid calendar.country = "UK": use a two-letter ISO 3166-1 code that '
+        'the holidays package covers, such as "DE", optionally with an ISO 3166-2 '
+        'subdivision such as "DE-BY"',
+    ),
+    "subdivision unknown": (
+        'country = "DE"',
+        'country = "AT-99"',
+        'invalid calendar.country = "AT-99": the holidays package has no '
+        'subdivision "99" of AT, so use "AT-1", "AT-2", "AT-3", "AT-4", "AT-5", '
+        '"AT-6", "AT-7", "AT-8", "AT-9", or "AT" for the whole country',
     ),
     "end of day hour": (
         'end_of_day = "17:00"',
@@ -574,6 +610,8 @@ def test_optional_values(tmp_path: Path) -> None:
 
 def test_fields_may_be_empty(tmp_path: Path) -> None:
     text = "fields = []\n" + without_section("[[fields]]", "[reactions]")
+    # The follow-ups' team field names a field, so it goes too.
+    text = text.replace('team_field = "root_cause_team"', 'team_field = ""')
 
     settings = load_settings(write(tmp_path, text))
 
@@ -636,4 +674,62 @@ def test_renamed_slash_command(tmp_path: Path) -> None:
     ],
 )
 def test_bad_slash_commands(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert message in load_error(tmp_path, example_with((old, new)))
+
+
+def test_example_followups() -> None:
+    followups = load_settings(example_settings_path()).followups
+
+    assert followups.paste == "link"
+    assert followups.owner_label_prefixes == ("team::", "group::")
+    assert followups.review_label == "review-requested"
+    assert followups.review_severities == ("S1", "S2")
+    assert followups.team_field == "root_cause_team"
+    assert followups.engineering_managers["Container Registry"] == "@dana"
+
+
+def test_followups_default_without_table(tmp_path: Path) -> None:
+    text = EXAMPLE[: EXAMPLE.index("[followups]")] + EXAMPLE[EXAMPLE.index("[slack]") :]
+
+    followups = load_settings(write(tmp_path, text)).followups
+
+    assert followups.paste == "link"
+    assert followups.review_severities == ("S1", "S2")
+    assert followups.engineering_managers == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'paste = "link"',
+            'paste = "always"',
+            'invalid followups.paste = "always": use "link" or "ask"',
+        ),
+        (
+            'review_severities = ["S1", "S2"]',
+            'review_severities = ["S1", "S9"]',
+            'invalid followups.review_severities[1] = "S9": use severity names '
+            "from [severities]: S1, S2, S3, S4",
+        ),
+        (
+            'team_field = "root_cause_team"',
+            'team_field = "team"',
+            'invalid followups.team_field = "team": use the name of a [[fields]] '
+            "entry: service, root_cause, confidential, impact, root_cause_team",
+        ),
+        (
+            '"Gitaly" = "@erin"',
+            '"Gitaly" = "erin"',
+            'invalid followups.engineering_managers."Gitaly" = "erin": use a Slack '
+            'handle such as "@dana" or a user id such as "U0DANA0001"',
+        ),
+        (
+            'review_label = "review-requested"',
+            'review_label = "review,requested"',
+            'invalid followups.review_label = "review,requested"',
+        ),
+    ],
+)
+def test_bad_followups(tmp_path: Path, old: str, new: str, message: str) -> None:
     assert message in load_error(tmp_path, example_with((old, new)))

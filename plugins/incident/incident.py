@@ -89,6 +89,9 @@ class Incident(BotPlugin):
     clock: Callable[[], datetime] = staticmethod(utc_now)
 
     def activate(self) -> None:
+        # Other plugins (follow-ups) add callables here that run after an
+        # incident is resolved and return sentences for the reply.
+        self.resolve_listeners: list[Callable[[str], list[str]]] = []
         settings_path = getattr(self.bot_config, "INCIDENT_SETTINGS", None)
         try:
             self.settings: Settings = load_settings(
@@ -509,6 +512,8 @@ class Incident(BotPlugin):
         self.reminders.stop_updates(ref)
         self.reminders.forget_messages_later(ref, self._now())
         notes = self.channels.refresh(ref, topic=True)
+        for listener in self.resolve_listeners:
+            notes.extend(listener(ref))
         forced = " (forced)" if incident.resolve_forced else ""
         return with_notes(
             f"{incident.ref} is resolved{forced} and its issue is closed.", notes
@@ -633,6 +638,38 @@ class Incident(BotPlugin):
         self.store.forget_deliveries(self._now(), DELIVERY_MEMORY)
 
     # Helpers
+
+    # Helpers that other plugins use through DependsOn = Incident
+
+    def run_command(self, msg: Message, work: Callable[[], str]) -> str:
+        """Run a command, turning known failures into one sentence for chat."""
+        return self._guard(msg, work)
+
+    def chat_text(self, text: str) -> str:
+        """Decode chat text once into what the person typed."""
+        return self._text(text)
+
+    def incident_for(self, msg: Message, text: str) -> tuple[str, str]:
+        """Return the incident a command is about, and the rest of its text."""
+        return self._target(msg, text)
+
+    def person_name(self, identifier: Any) -> str:
+        return self._person_name(identifier)
+
+    def chat_channel(self, msg: Message) -> tuple[str, str]:
+        """Return the conversation's id and the identifier to send to it."""
+        return self._channel(msg)
+
+    def say(self, target: str, text: str) -> None:
+        """Post text to a chat target; a failure is logged."""
+        self._say(target, text)
+
+    def from_bot(self, identifier: Any) -> bool:
+        return self._from_bot(identifier)
+
+    def out(self, text: str) -> str:
+        """Escape text for the chat service, as replies are."""
+        return self._out(text)
 
     def _guard(self, msg: Message, work: Callable[[], str]) -> str:
         """Run a command and turn known failures into one sentence for chat."""
