@@ -27,11 +27,23 @@ SEVERITY_WORD = re.compile(
 CONFIDENTIAL_FLAG = "--confidential"
 
 
+# A word that looks like a command-line option: "-c", "--conf", "—confidential".
+OPTION = re.compile(r"(?:--?|[\u2012-\u2015\u2212])[A-Za-z]")
+
+
 def declare_words(
     text: str, severities: Collection[str], default: str
 ) -> tuple[str, str, bool]:
     """Split `incident declare` text into severity, title and confidential flag."""
     words = text.split()
+    for option in words:
+        if option != CONFIDENTIAL_FLAG and OPTION.match(option):
+            # Phones turn "--" into a dash, and a misspelt flag would
+            # otherwise declare a public incident with the flag in its title.
+            raise IncidentError(
+                f"Unknown option '{option}': the only option is "
+                f"{CONFIDENTIAL_FLAG} (two hyphens). Nothing was declared."
+            )
     confidential = CONFIDENTIAL_FLAG in words
     if confidential:
         text = " ".join(word for word in words if word != CONFIDENTIAL_FLAG)

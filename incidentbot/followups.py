@@ -335,14 +335,8 @@ class Followups:
     def _move_one(self, ref: str, followup: FollowUp, target: str) -> Moved:
         result = self.issues.move_issue(followup.project, followup.iid, target)
         issue = result.issue
-        kept: list[str] = []
-        lost: list[str] = []
-        if result.dropped_labels:
-            known = self.gitlab.label_names(issue.project_path)
-            kept = [name for name in result.dropped_labels if name in known]
-            lost = [name for name in result.dropped_labels if name not in known]
-            if kept:
-                issue = self.issues.add_labels(issue.project_path, issue.iid, kept)
+        # The issue has moved on GitLab, so the store follows it before any
+        # later step can fail.
         with self.store.edit(ref) as stored:
             current = self._require(stored, followup)
             if current.ref != issue.ref:
@@ -352,13 +346,43 @@ class Followups:
             current.web_url = issue.web_url
             current.state = issue.state
             _write_lists(stored)
-            self.incidents.write_sections(stored)
         if result.already_there:
             sentence = f"{followup.ref} is already in {issue.project_path}: {issue.ref}"
         else:
             sentence = f"{followup.ref} moved to {issue.ref}"
         if issue.state == "closed":
             sentence += " (still closed)"
+        if result.dropped_labels:
+            sentence += self._put_labels_back(issue, result.dropped_labels)
+        try:
+            with self.store.edit(ref) as stored:
+                self.incidents.write_sections(stored)
+        except GitLabError as error:
+            log.warning("updating the description of %s failed: %s", ref, error)
+            sentence += (
+                f"; updating the description of {ref} failed ({error}), so it "
+                "lists the old reference until the next change"
+            )
+        return Moved(followup.ref, True, sentence + ".")
+
+    def _put_labels_back(self, issue: Issue, dropped: Sequence[str]) -> str:
+        """Add the dropped labels that the issue's new project has.
+
+        Returns the text that ends the move's chat sentence: "" or clauses
+        that each start with "; " and name the labels put back or lost.
+        """
+        try:
+            known = self.gitlab.label_names(issue.project_path)
+            kept = [name for name in dropped if name in known]
+            lost = [name for name in dropped if name not in known]
+            if kept:
+                self.issues.add_labels(issue.project_path, issue.iid, kept)
+        except (GitLabError, ValueError) as error:
+            log.warning(
+                "putting labels %s back on %s failed: %s", dropped, issue.ref, error
+            )
+            return f"; putting back the labels {', '.join(dropped)} failed ({error})"
+        sentence = ""
         if kept:
             sentence += f"; labels put back: {', '.join(kept)}"
         if lost:
@@ -366,7 +390,7 @@ class Followups:
                 f"; GitLab dropped {', '.join(lost)}, which {issue.project_path} "
                 "does not have"
             )
-        return Moved(followup.ref, True, sentence + ".")
+        return sentence
 
     # Review
 

@@ -153,6 +153,21 @@ class IncidentChannels:
         user = mentioned_user(raw_text, person, self._user_name) or "@" + person
         return self._invite(incident.channel, user, person)
 
+    def check_person(self, person: str, raw_text: str) -> None:
+        """Raise ChannelError unless the chat service knows the person named.
+
+        A role given to a name nobody has would leave the role unfilled while
+        the bot reports it filled. Backends that cannot look people up accept
+        every name.
+        """
+        find = self._method("user_id_for_name")
+        if find is None or mentioned_user(raw_text, person, self._user_name):
+            return
+        try:
+            find(person)
+        except Exception as error:
+            raise ChannelError(str(error)) from error
+
     # Steps
 
     def _invite(self, channel_id: str, user: str, name: str) -> list[str]:

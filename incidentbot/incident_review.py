@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from incidentbot.gitlab_api import GitLab, GitLabError
@@ -42,63 +43,80 @@ class IncidentReviews:
     def required(self, incident: Incident) -> bool:
         return incident.severity in self.settings.followups.review_severities
 
-    def on_resolved(self, ref: str, mention: Callable[[str], str]) -> list[str]:
+    def on_resolved(self, ref: str) -> list[str]:
         """Start the review of a resolved incident and return sentences for chat.
 
-        mention turns a Slack handle from the settings into a chat mention.
-        Raises GitLabError when the review issue could not be made; running
-        it again later makes it then.
+        Raises GitLabError when the review issue could not be created. Running
+        it again later creates it then.
         """
         incident = self.store.require(ref)
         if not self.required(incident):
             return []
-        lines: list[str] = []
-        if not incident.review_issue:
-            project = self.settings.review_project
-            label = self.settings.followups.review_label
-            title = f"Incident review: {incident.ref}"
-            if not incident.confidential:
-                title += f" {incident.title}"
-            started = self.clock()
-            try:
-                issue = self.issues.create_issue(
-                    project, title, review_description(incident), labels=[label]
-                )
-            except GitLabError as error:
-                if error.status is not None:
-                    raise
-                found = self.issues.find_issue(project, title, started)
-                if found is None:
-                    raise
-                issue = found
+        if incident.review_issue:
+            return [f"Incident review: {incident.review_issue}"]
+        project = self.settings.review_project
+        label = self.settings.followups.review_label
+        title = f"Incident review: {incident.ref}"
+        if not incident.confidential:
+            title += f" {incident.title}"
+        started = self.clock()
+        try:
+            issue = self.issues.create_issue(
+                project, title, review_description(incident), labels=[label]
+            )
+        except GitLabError as error:
+            if error.status is not None:
+                raise
+            found = self.issues.find_issue(project, title, started)
+            if found is None:
+                raise
+            issue = found
+        # Stored before linking, so that a failed link never leads to a
+        # second review issue when this runs again.
+        with self.store.edit(ref) as stored:
+            stored.review_issue = issue.web_url
+        try:
             self.issues.link_issues(
                 incident.project, incident.iid, issue.project_path, issue.iid
             )
-            with self.store.edit(ref) as stored:
-                stored.review_issue = issue.web_url
-            lines.append(f"Incident review started: {issue.web_url}")
-        else:
-            lines.append(f"Incident review: {incident.review_issue}")
-        manager = self._manager(incident)
-        if manager:
-            team = incident.fields.get(self.settings.followups.team_field, "")
-            lines.append(
-                f"{mention(manager)}: {incident.ref} ({incident.severity}) had its "
-                f"root cause in {team}. A feature change lock may be needed "
-                "while the corrective actions are done."
-            )
-        return lines
+        except GitLabError as error:
+            log.warning("linking review %s to %s failed: %s", issue.ref, ref, error)
+            return [
+                f"Incident review started: {issue.web_url}. Linking it to "
+                f"{incident.ref} failed ({error}), so link it on GitLab."
+            ]
+        return [f"Incident review started: {issue.web_url}"]
 
-    def _manager(self, incident: Incident) -> str:
+    def manager_notice(self, ref: str) -> ManagerNotice | None:
+        """Return what to tell the engineering manager of the root-cause team.
+
+        None when the incident needs no review, or when the settings name no
+        manager for the team in the incident's team field.
+        """
+        incident = self.store.require(ref)
+        if not self.required(incident):
+            return None
         field = self.settings.followups.team_field
-        if not field:
-            return ""
-        team = incident.fields.get(field, "")
+        team = incident.fields.get(field, "") if field else ""
         managers = self.settings.followups.engineering_managers
         for name, handle in managers.items():
-            if name.casefold() == team.casefold():
-                return handle
-        return ""
+            if team and name.casefold() == team.casefold():
+                return ManagerNotice(
+                    handle,
+                    f"{incident.ref} ({incident.severity}) had its root cause "
+                    f"in {team}. A feature change lock may be needed while the "
+                    "corrective actions are done.",
+                )
+        return None
+
+
+@dataclass(frozen=True)
+class ManagerNotice:
+    """A message for the engineering manager of the team that owns a root cause."""
+
+    # Slack handle ("@dana") or user id from [followups.engineering_managers].
+    handle: str
+    sentence: str
 
 
 def review_description(incident: Incident) -> str:

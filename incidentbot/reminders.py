@@ -36,11 +36,15 @@ class IncidentReminders:
         store: IncidentStore,
         schedule: Schedule,
         say: Say,
+        on_closed: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.incidents = incidents
         self.store = store
         self.schedule = schedule
         self.say = say
+        # Runs when the bot finds an incident closed on GitLab, as resolving it
+        # would (an incident review, for example); returns sentences to post.
+        self.on_closed = on_closed
         schedule.on(UPDATE_CADENCE, self._remind_update)
         schedule.on(FORGET_MESSAGES, self._forget_messages)
 
@@ -77,10 +81,17 @@ class IncidentReminders:
         if due > now:
             return due
         if self.incidents.closed_outside(incident.ref):
+            notes = self.on_closed(incident.ref) if self.on_closed else []
             self.say(
                 incident.chat_target,
-                f"{incident.ref} was closed on GitLab, so the bot stopped asking "
-                "for status updates and counts the incident as resolved.",
+                "\n".join(
+                    [
+                        f"{incident.ref} was closed on GitLab, so the bot stopped "
+                        "asking for status updates and counts the incident as "
+                        "resolved.",
+                        *notes,
+                    ]
+                ),
             )
             return None
         last = incident.last_update

@@ -300,12 +300,15 @@ class GitLabSandbox:
         issue_type: str = "issue",
         confidential: bool = False,
         assignee_ids: Iterable[int] = (),
+        iid: int | None = None,
     ) -> dict[str, Any]:
         """Create an issue as a person on GitLab would, without an HTTP request.
 
         issue_type is "issue", "incident", "test_case" or "task". Quick
         actions in the description run and mentions notify, as in GitLab's
-        web editor. Returns the stored issue; raises ValueError on a value
+        web editor. iid gives the issue a chosen number, as an import does,
+        and later issues get higher ones. Returns the stored issue; raises
+        ValueError on an iid below 1 or taken in the project, and on a value
         that the API would reject with 400.
         """
         params: dict[str, Any] = {
@@ -317,11 +320,23 @@ class GitLabSandbox:
             "assignee_ids": list(assignee_ids),
         }
         with self._lock:
-            record = self._direct(
-                lambda: self._create_issue_record(
-                    self._require_project(project), params
-                )
-            )
+            target = self._require_project(project)
+            previous = target.next_iid
+            if iid is not None:
+                if iid < 1 or iid in target.issues:
+                    raise ValueError(
+                        f"iid {iid} is invalid or taken in {target.path}: give a "
+                        "positive iid that no issue of the project has, or none"
+                    )
+                target.next_iid = iid
+            try:
+                record = self._direct(lambda: self._create_issue_record(target, params))
+            finally:
+                if iid is not None:
+                    # GitLab never hands out an iid twice, so the next issue
+                    # gets a number above both this one and those before it.
+                    created = iid in target.issues
+                    target.next_iid = max(previous, iid + 1) if created else previous
             return record.snapshot()
 
     def edit_issue_directly(

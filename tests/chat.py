@@ -18,6 +18,10 @@ from errbot.backends.base import REACTION_ADDED, REACTION_REMOVED, Message, Reac
 from errbot.backends.test import TestBot, TestOccupant, TestPerson, TestRoom
 
 URL = re.compile(r"https?://[^\s<>]+")
+# The GitLab that the recorded replays' links name. No server runs there: a
+# driver given the sandbox GitLab's URL sends these links with its base URL
+# instead, which is test data plumbing so the bot finds the issues pasted.
+REPLAY_GITLAB_URL = "https://gitlab.example.com"
 
 
 def slack_wire(text: str) -> str:
@@ -26,16 +30,33 @@ def slack_wire(text: str) -> str:
     return URL.sub(lambda match: f"<{match.group(0)}>", escaped)
 
 
+def point_links_at(text: str, gitlab_url: str | None) -> str:
+    """Return text with links on REPLAY_GITLAB_URL moved to gitlab_url, if given."""
+    if gitlab_url is None:
+        return text
+    return text.replace(f"{REPLAY_GITLAB_URL}/", f"{gitlab_url.rstrip('/')}/")
+
+
 def slack_ts(at: datetime, sequence: int) -> str:
     """Return a Slack message timestamp for a time, unique per sequence number."""
     return f"{int(at.timestamp())}.{sequence:06d}"
 
 
 class Chat:
-    """One channel of the test backend, with people who talk and react."""
+    """One channel of the test backend, with people who talk and react.
 
-    def __init__(self, testbot: TestBot, channel: str = "C0INC00042") -> None:
+    gitlab_url, when given, is where links on REPLAY_GITLAB_URL are sent to.
+    """
+
+    def __init__(
+        self,
+        testbot: TestBot,
+        channel: str = "C0INC00042",
+        *,
+        gitlab_url: str | None = None,
+    ) -> None:
         self.testbot = testbot
+        self.gitlab_url = gitlab_url
         self.room = TestRoom(channel, bot=testbot.bot)
         self.now = datetime(2025, 1, 1, tzinfo=UTC)
         self._sequence = 0
@@ -68,6 +89,7 @@ class Chat:
         if ts is None:
             self._sequence += 1
             ts = slack_ts(self.now, self._sequence)
+        text = point_links_at(text, self.gitlab_url)
         body = slack_wire(text) if wire else text
         message = Message(
             body,

@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from incidentbot import slack_text
 from incidentbot.chat_events import message_ts, slack_event
 from sandbox.slack import SlackSandbox
-from tests.chat import slack_ts, slack_wire
+from tests.chat import point_links_at, slack_ts, slack_wire
 
 GENERAL = "C0GENERAL1"
 INCIDENT_CHANNEL = re.compile(r"inc-[0-9]+")
@@ -153,6 +153,8 @@ class SlackChat:
     room is the channel the next message goes to: GENERAL, then the incident
     channel after the first declare. A driver for a restarted bot continues
     the same conversation when it gets the previous driver's room.
+    gitlab_url, when given, is where links on tests/chat.py's
+    REPLAY_GITLAB_URL are sent to.
     """
 
     def __init__(
@@ -162,9 +164,11 @@ class SlackChat:
         people: Iterable[str] = (),
         *,
         room: str = GENERAL,
+        gitlab_url: str | None = None,
     ) -> None:
         self.slack = slack
         self.bot = bot
+        self.gitlab_url = gitlab_url
         self.web = WebClient(token=slack.bot_token, base_url=slack.api_url)
         self.now = datetime(2025, 1, 1, tzinfo=UTC)
         self.room = room
@@ -223,7 +227,7 @@ class SlackChat:
 
     def wire(self, text: str) -> str:
         """Return typed text as Slack sends it, with @name of known people as <@U…>."""
-        pieces = MARKUP.split(slack_wire(text))
+        pieces = MARKUP.split(slack_wire(point_links_at(text, self.gitlab_url)))
         for index in range(0, len(pieces), 2):
             pieces[index] = MENTION.sub(self._mention, pieces[index])
         return "".join(pieces)

@@ -46,3 +46,26 @@ def test_sentence_keeps_reference_case() -> None:
         sentence("infra/production#1 is resolved") == "infra/production#1 is resolved."
     )
     assert sentence("invalid time 'x'") == "Invalid time 'x'."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "S1 —confidential Payroll leak",
+        "S1 –confidential Payroll leak",
+        "S1 --Confidential Payroll leak",
+        "S1 --confidentail Payroll leak",
+        "S1 -c Payroll leak",
+    ],
+)
+def test_declare_rejects_unknown_option(text: str) -> None:
+    with pytest.raises(IncidentError, match=r"Unknown option .*--confidential"):
+        declare_words(text, ["S1", "S2"], "S2")
+
+
+def test_declare_keeps_dash_numbers() -> None:
+    assert declare_words("S2 Error rate -5% then +7%", ["S1", "S2"], "S2") == (
+        "S2",
+        "Error rate -5% then +7%",
+        False,
+    )

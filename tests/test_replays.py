@@ -1,8 +1,8 @@
 """Recorded incidents replayed through the real plugins against the sandbox.
 
-Each replay must leave the GitLab incident issue in the state its expected
-file describes, also when the bot is stopped and started again halfway with
-the same data directory.
+Each replay must leave the GitLab incident issue and its follow-ups in the
+state its expected file describes, also when the bot is stopped and started
+again halfway with the same data directory.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from sandbox.gitlab import GitLabSandbox
-from tests.chat import Chat
+from tests.chat import Chat, point_links_at
 from tests.conftest import BotFactory
 from tests.replay import ChatDriver, ReplayRun, load, play
+from tests.replay_followups import check_followups, prepare_gitlab
 
 REPLAY_NAMES = ["registry-cny-manifest-apdex-s3", "push-mirrors-failing-s3-to-s2"]
 SCOPES = ("Incident", "severity", "Service", "RootCause")
@@ -72,11 +73,12 @@ def check_end_state(
     internal = reaction_notes(issue, internal=True)
     assert len(public) == reactions["public"]
     assert len(internal) == reactions["internal"]
+    # The drivers sent the replays' GitLab links with the sandbox's URL.
     for line in reactions["public_from_lines"]:
-        text = run.events[line]["text"]
+        text = point_links_at(run.events[line]["text"], gitlab_sandbox.url)
         assert sum(text in note_quotes(note) for note in public) == 1, text
     for line in reactions["internal_from_lines"]:
-        text = run.events[line]["text"]
+        text = point_links_at(run.events[line]["text"], gitlab_sandbox.url)
         assert sum(text in note_quotes(note) for note in internal) == 1, text
 
     updates = [n for n in issue["notes"] if n["body"].startswith("**Status update**")]
@@ -127,10 +129,16 @@ def check_end_state(
     roles = chat.command("alice", f"incident roles {stored.ref}")
     assert f"lead: {expected['roles']['lead']}" in roles
 
+    check_followups(run, gitlab_sandbox, stored, description)
+
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
-def test_replay_end_state(name: str, chat: Chat, gitlab_sandbox: GitLabSandbox) -> None:
+def test_replay_end_state(
+    name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
+) -> None:
     run = load(name)
+    prepare_gitlab(run, gitlab_sandbox)
+    chat = Chat(start_bot(), gitlab_url=gitlab_sandbox.url)
     play(run, chat)
     check_end_state(run, gitlab_sandbox, chat)
 
@@ -140,18 +148,23 @@ def test_replay_survives_restart(
     name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
 ) -> None:
     run = load(name)
+    prepare_gitlab(run, gitlab_sandbox)
     half = len(run.events) // 2
-    chat = Chat(start_bot())
+    chat = Chat(start_bot(), gitlab_url=gitlab_sandbox.url)
     play(run, chat, stop=half)
-    restarted = Chat(start_bot(), channel=str(chat.room))
+    restarted = Chat(start_bot(), channel=str(chat.room), gitlab_url=gitlab_sandbox.url)
     restarted.at(chat.now)
     play(run, restarted, start=half)
     check_end_state(run, gitlab_sandbox, restarted)
 
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
-def test_replay_commands_all_succeed(name: str, chat: Chat) -> None:
+def test_replay_commands_all_succeed(
+    name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
+) -> None:
     run = load(name)
+    prepare_gitlab(run, gitlab_sandbox)
+    chat = Chat(start_bot(), gitlab_url=gitlab_sandbox.url)
     play(run, chat)
     for line, reply in run.replies.items():
         assert "failed" not in reply.lower(), (line, reply)

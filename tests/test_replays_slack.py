@@ -17,6 +17,7 @@ import pytest
 from sandbox.gitlab import GitLabSandbox
 from sandbox.slack import SlackSandbox
 from tests.replay import ReplayRun, load, play, skip_reason
+from tests.replay_followups import prepare_gitlab
 from tests.slack_bot import assert_local_only, start_slack_bot, stop_slack_bot
 from tests.slack_chat import GENERAL, MENTION, SlackChat
 from tests.test_replays import REPLAY_NAMES, check_end_state
@@ -75,6 +76,32 @@ def check_channels(run: ReplayRun, chat: SlackChat, slack: SlackSandbox) -> None
             assert chat.wire(prefix + event["text"]) in posted, (channel, event)
 
 
+def check_link_replies(run: ReplayRun, chat: SlackChat, slack: SlackSandbox) -> None:
+    """Check the bot's thread replies to pasted links: one per follow-up linked.
+
+    A link pasted again, and a merge request link, get no reply.
+    """
+    posts = [
+        message
+        for message in slack.messages(chat.room)
+        if message["user"] == slack.bot_user_id
+    ]
+
+    def replies_to(line: int) -> list[str]:
+        ts = run.ts_by_line[line]
+        return [post["text"] for post in posts if post.get("thread_ts") == ts]
+
+    followups = run.expected["followups"]
+    for item in followups["linked"]:
+        linked = replies_to(item["linked_from_line"])
+        assert len(linked) == 1, linked
+        assert linked[0].startswith(f"Linked {item['ref']} as a follow-up of "), linked
+        for line in item["pasted_again_on_lines"]:
+            assert replies_to(line) == [], line
+    for item in followups["not_followups"]:
+        assert replies_to(item["line"]) == [], item
+
+
 def incident_ref(chat: SlackChat) -> str:
     ref = chat.plugin.store.bound_ref(chat.room)
     assert ref is not None, f"channel {chat.room} runs no incident"
@@ -90,13 +117,15 @@ def test_slack_replay_end_state(
     hosts: list[str],
 ) -> None:
     run = load(name)
-    chat = SlackChat(slack, bot, replay_people(run))
+    prepare_gitlab(run, gitlab_sandbox)
+    chat = SlackChat(slack, bot, replay_people(run), gitlab_url=gitlab_sandbox.url)
 
     play(run, chat)
 
     check_end_state(run, gitlab_sandbox, chat)
     check_replies(run)
     check_channels(run, chat, slack)
+    check_link_replies(run, chat, slack)
     assert_local_only(slack, hosts)
 
 
@@ -105,23 +134,27 @@ def test_slack_replay_survives_restart(
     name: str, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, data_dir: Path
 ) -> None:
     run = load(name)
+    prepare_gitlab(run, gitlab_sandbox)
     half = len(run.events) // 2
     people = replay_people(run)
 
     first, thread = start_slack_bot(slack, gitlab_sandbox, data_dir)
     try:
-        chat = SlackChat(slack, first, people)
+        chat = SlackChat(slack, first, people, gitlab_url=gitlab_sandbox.url)
         play(run, chat, stop=half)
     finally:
         stop_slack_bot(first, thread)
 
     second, thread = start_slack_bot(slack, gitlab_sandbox, data_dir, connections=2)
     try:
-        restarted = SlackChat(slack, second, people, room=chat.room)
+        restarted = SlackChat(
+            slack, second, people, room=chat.room, gitlab_url=gitlab_sandbox.url
+        )
         restarted.at(chat.now)
         play(run, restarted, start=half)
         check_end_state(run, gitlab_sandbox, restarted)
         check_channels(run, restarted, slack)
+        check_link_replies(run, restarted, slack)
     finally:
         stop_slack_bot(second, thread)
     check_replies(run)

@@ -681,6 +681,36 @@ def test_direct_changes_skip_the_log(gitlab_sandbox: GitLabSandbox) -> None:
     assert gitlab_sandbox.requests == []
 
 
+def test_direct_issue_with_chosen_iid(api: Api, gitlab_sandbox: GitLabSandbox) -> None:
+    first = gitlab_sandbox.create_issue_directly(
+        "infra/production", title="Old bug", iid=1187
+    )
+    lower = gitlab_sandbox.create_issue_directly(
+        "infra/production", title="Older bug", iid=5
+    )
+    with pytest.raises(ValueError, match="iid 1187 is invalid or taken"):
+        gitlab_sandbox.create_issue_directly(
+            "infra/production", title="Same number", iid=1187
+        )
+    with pytest.raises(ValueError, match="iid 0 is invalid"):
+        gitlab_sandbox.create_issue_directly("infra/production", title="Zero", iid=0)
+    with pytest.raises(ValueError, match="400"):
+        gitlab_sandbox.create_issue_directly("infra/production", title="", iid=9)
+    following = api.new_issue(title="Next bug")
+
+    assert first["iid"] == 1187
+    assert first["web_url"].endswith("/infra/production/-/issues/1187")
+    assert first["references"]["full"] == "infra/production#1187"
+    assert lower["iid"] == 5
+    assert following["iid"] == 1188
+    assert gitlab_sandbox.issue("infra/production", 1187)["title"] == "Old bug"
+    assert [issue["iid"] for issue in gitlab_sandbox.issues("infra/production")] == [
+        5,
+        1187,
+        1188,
+    ]
+
+
 # Command line and the PagerDuty placeholder
 
 

@@ -26,8 +26,6 @@ from slack_deliveries import (
     event_key,
     slash_command_key,
 )
-from slack_markup import SafeConverter
-from slackv3.slackv3 import slack_markdown_converter
 
 from incidentbot.settings import DEFAULT_SLASH_COMMANDS
 
@@ -144,25 +142,6 @@ def test_command_text_renamed() -> None:
 )
 def test_has_command(loaded: list[str], command: str, expected: bool) -> None:
     assert has_command(loaded, command) is expected
-
-
-# Markdown conversion
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ("paged &lt;!channel&gt; by mistake", "paged &lt;!channel&gt; by mistake"),
-        ("ask &lt;!subteam^S0DBA|@dba&gt;", "ask &lt;!subteam^S0DBA|@dba&gt;"),
-        ("lead: <@U0ALICE001>", "lead: <@U0ALICE001>"),
-        ("rate 5 &lt; 6 &gt; 4", "rate 5 &lt; 6 &gt; 4"),
-        ("**Status** &amp; more", "*Status* & more"),
-    ],
-)
-def test_converter_keeps_escapes(body: str, expected: str) -> None:
-    converted = SafeConverter(slack_markdown_converter()).convert(body)
-
-    assert converted == expected
 
 
 # SLACK_API_URL

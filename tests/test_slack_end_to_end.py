@@ -426,3 +426,26 @@ def test_typed_mention_syntax_stays_text(bot: Any, slack: SlackSandbox) -> None:
     for post in bot_posts(slack, INCIDENTS) + bot_posts(slack, channel):
         assert "<!channel>" not in post["text"], post
         assert "<!here>" not in post["text"], post
+
+
+def test_server_errors_are_retried(bot: Any, slack: SlackSandbox) -> None:
+    slack.fail_next("chat.postMessage", 500, times=2)
+
+    reply = declare(slack)
+
+    assert "infra/production#1" in reply["text"]
+
+
+def test_long_post_split_at_line_ends(bot: Any, slack: SlackSandbox) -> None:
+    room = bot.build_identifier(f"<#{INCIDENTS}>")
+    lines = [
+        f"{number:04d} https://grafana.example.com/d/{number}" for number in range(400)
+    ]
+
+    bot.send(room, "\n".join(lines))
+
+    posts = bot_posts(slack)
+    assert len(posts) > 1
+    assert all(len(post["text"]) <= 4000 for post in posts)
+    sent = [line for post in posts for line in post["text"].splitlines() if line]
+    assert sent == lines

@@ -17,9 +17,10 @@ It adds, over the stock backend:
   when Slack reports the name taken), invite_to_channel, set_topic,
   add_bookmark, post_message, edit_message and usergroup_handle, a cached
   usergroups.list lookup (slack_channels, slack_usergroups);
-- posts go out with link_names off, and text a plugin escaped stays escaped
-  through the stock Markdown converter, so text quoted from people cannot
-  ping;
+- posts go out as written, with link_names off and without the stock
+  Markdown conversion, so text quoted from people cannot ping and keeps its
+  characters; long posts are split at line ends;
+- messages from other apps reach plugins but run no command;
 - successful users.info, conversations.info and team.info responses are cached;
 - send() returns the posted message, with its Slack timestamps in extras["ts"];
 - fetch_message() returns a message by channel and ts, thread replies included.
@@ -39,7 +40,6 @@ from typing import Any
 import slack_channels
 import slackv3.slackv3 as stock
 from errbot.backends.base import Message
-from errbot.utils import split_string_after
 from slack_commands import (
     command_text,
     has_command,
@@ -54,10 +54,13 @@ from slack_deliveries import (
 )
 from slack_history import find_message
 from slack_lookups import CachingWebClient
-from slack_markup import SafeConverter
+from slack_markup import PlainText
 from slack_rooms import IncidentSlackRoom
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -70,6 +73,7 @@ from slackv3.person import SlackPerson
 from slackv3.room import SlackRoom, SlackRoomOccupant
 
 from incidentbot.chat_events import EDITED, PRIVATE_REPLY
+from incidentbot.chunks import split_for_slack
 from incidentbot.settings import example_settings_path, load_settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,8 @@ SLACK_API_URL = "https://slack.com/api/"
 # Retries of a Web API call that Slack rejected with 429, each after its
 # Retry-After.
 RATE_LIMIT_RETRIES = 3
+# Retries of a Web API call that Slack answered with a 5xx status.
+SERVER_ERROR_RETRIES = 2
 # Extras key of a reply that goes through a slash command's response_url.
 RESPONSE_URL = "response_url"
 # Seconds before a post to a response_url is abandoned.
@@ -102,7 +108,11 @@ class IncidentSlackBackend(stock.SlackBackend):
             getattr(config, "INCIDENT_SETTINGS", None) or example_settings_path()
         )
         self.slash_commands = dict(settings.slash_commands)
-        self.md: Any = SafeConverter(self.md)
+        # The stock backend turns Markdown into Slack markup, which changed what
+        # people typed: "*.log" lost its asterisk and "&lt;!channel&gt;" became
+        # a live mention. Plugins here already write Slack markup, so posts go
+        # out as written.
+        self.md: Any = PlainText()
         self._deliveries = DeliveryLog(Path(config.BOT_DATA_DIR) / DELIVERIES_FILE)
         self._stopped = threading.Event()
         # Messages posted by the current thread's send(), so that it can
@@ -132,7 +142,10 @@ class IncidentSlackBackend(stock.SlackBackend):
             base_url=self.api_url,
             proxy=self.proxies,
             retry_handlers=[
-                RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)
+                RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+                # A 5xx from Slack is usually brief, and a lost reply or
+                # status card is worse than one a second late.
+                ServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
             ],
         )
 
@@ -224,14 +237,44 @@ class IncidentSlackBackend(stock.SlackBackend):
             return
         super()._handle_message(webclient, event)
 
+    @staticmethod
+    def sanitize_uris(text: str) -> str:
+        """Keep links in Slack markup, for plugins to decode.
+
+        The stock backend replaced <url|label> with the label, so a command
+        such as "update rolling back per <https://…|runbook>" lost the URL.
+        """
+        return text
+
     def callback_message(self, msg: Message) -> None:
-        """Run a new message as usual; hand an edited one to plugins as an edit."""
+        """Run a person's message as usual; hand others to plugins only.
+
+        An edited message goes to plugins' callback_message_edit. A message
+        from another app or integration (a bot_id, or subtype bot_message)
+        runs no command, since anyone who can make such an app post, a
+        GitLab comment mirrored into the channel for example, could otherwise
+        resolve an incident. Plugins still see it, so it can be pinned.
+        """
         event = msg.extras.get("slack_event") or {}
         if event.get(EDITED):
             msg.extras[EDITED] = True
-            self._dispatch_to_plugins("callback_message_edit", msg)
+            self._to_plugins("callback_message_edit", msg)
+            return
+        if event.get("bot_id") or event.get("subtype") == "bot_message":
+            self._to_plugins("callback_message", msg)
             return
         super().callback_message(msg)
+
+    def _to_plugins(self, method: str, msg: Message) -> None:
+        """Call a method on every active plugin that has it; log failures."""
+        for plugin in self.plugin_manager.get_all_active_plugins():
+            callback = getattr(plugin, method, None)
+            if callback is None:
+                continue
+            try:
+                callback(msg)
+            except Exception:
+                log.exception("%s of plugin %s failed", method, plugin.name)
 
     def _handle_reaction_event(self, event: dict[str, Any], action: str) -> None:
         if self._from_self(event):
@@ -421,7 +464,9 @@ class IncidentSlackBackend(stock.SlackBackend):
 
     def split_and_send_message(self, msg: Message) -> None:
         collecting = getattr(self._posted, "messages", None)
-        for part in split_string_after(msg.body, self.message_size_limit):
+        # Parts end at line ends where they can and never inside an entity
+        # such as &amp;, which the stock splitter could cut in half.
+        for part in split_for_slack(msg.body) or [msg.body]:
             partial = msg.clone()
             partial.body = part
             partial.partial = True
@@ -450,6 +495,13 @@ class IncidentSlackBackend(stock.SlackBackend):
     def invite_to_channel(self, channel_id: str, user: str) -> None:
         """Invite a user id (U123) or "@name" into a channel, if not in it yet."""
         slack_channels.invite(self.slack_web, channel_id, user)
+
+    def user_id_for_name(self, name: str) -> str:
+        """Return the id of the one user with this user or display name.
+
+        Raises RoomError naming the name when nobody or several people have it.
+        """
+        return slack_channels.user_id_for(self.slack_web, name)
 
     def set_topic(self, channel_id: str, text: str) -> None:
         """Set a channel's topic to text, which must be escaped for Slack."""

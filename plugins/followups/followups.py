@@ -21,8 +21,8 @@ from incidentbot.chat_events import message_ts, slack_event
 from incidentbot.followups import FollowupError
 from incidentbot.followups import Followups as FollowupService
 from incidentbot.gitlab_api import GitLabError
-from incidentbot.gitlab_links import NotFollowupKind, find_gitlab_links
-from incidentbot.incident_review import IncidentReviews
+from incidentbot.gitlab_links import GitLabLinks, NotFollowupKind, find_gitlab_links
+from incidentbot.incident_review import IncidentReviews, ManagerNotice
 from incidentbot.model import FollowUp, Incident
 from incidentbot.schedule import Reminder
 from incidentbot.times import format_utc
@@ -57,16 +57,21 @@ class Followups(BotPlugin):
             self.incident.gitlab,
             self.incident.incidents,
             self.incident.settings,
-            self.incident.clock,
+            self._now,
         )
         self.reviews = IncidentReviews(
             self.incident.store,
             self.incident.gitlab,
             self.incident.settings,
-            self.incident.clock,
+            self._now,
         )
         self.incident.schedule.on(REVIEW_REMINDER, self._remind)
         self.incident.resolve_listeners.append(self._resolved)
+
+    def _now(self) -> datetime:
+        # Read the Incident plugin's clock on every call, because tests
+        # replace it after the plugins are activated.
+        return self.incident.clock()
 
     # Commands
 
@@ -256,6 +261,31 @@ class Followups(BotPlugin):
         text = str(slack_event(msg).get("text") or msg.body)
         found = find_gitlab_links(text, self.incident.gitlab.url)
         key = f"{channel}/{ts}"
+        lines, referenced = self._link_issues(ref, found, key, msg)
+        if not edited:
+            for other in found.not_followups:
+                if other.kind == NotFollowupKind.NO_PROJECT:
+                    lines.append(
+                        f"Which project is {other.text} in? Paste the issue's link "
+                        "or write it as group/project#number to link it."
+                    )
+        body = "\n".join(self.incident.out(line) for line in lines)
+        if edited:
+            questions = self._unreferenced(ref, key, referenced)
+            if questions:
+                body = "\n".join(part for part in (body, questions) if part)
+        if body:
+            self._arm(ref)
+            self._reply_in_thread(msg, target, body)
+
+    def _link_issues(
+        self, ref: str, found: GitLabLinks, key: str, msg: Message
+    ) -> tuple[list[str], set[str]]:
+        """Link the issues found in one message.
+
+        Returns the reply lines and the references of the follow-ups that the
+        message links, new or not.
+        """
         user = self.incident.person_name(msg.frm)
         lines: list[str] = []
         referenced: set[str] = set()
@@ -276,18 +306,21 @@ class Followups(BotPlugin):
             referenced.add(linked.followup.ref)
             if linked.new:
                 lines.append(f"Linked {linked.followup.ref} as a follow-up of {ref}.")
-        if not edited:
-            for other in found.not_followups:
-                if other.kind == NotFollowupKind.NO_PROJECT:
-                    lines.append(
-                        f"Which project is {other.text} in? Paste the issue's link "
-                        "or write it as group/project#number to link it."
-                    )
-        if edited:
-            lines.extend(self._unreferenced(ref, key, referenced))
-        if lines:
-            self._arm(ref)
-            self._reply_in_thread(msg, target, "\n".join(lines))
+            elif linked.followup.message not in ("", key):
+                self._forget_message(ref, linked.followup)
+        return lines, referenced
+
+    def _forget_message(self, ref: str, followup: FollowUp) -> None:
+        """Untie a follow-up from its first message, since another one links it too.
+
+        The store keeps one message per follow-up. So an edit of either
+        message that drops the link sends no question, which would be wrong
+        while the other message still links it.
+        """
+        with self.incident.store.edit(ref) as incident:
+            current = self.service.known(incident, followup.project, followup.iid)
+            if current is not None:
+                current.message = ""
 
     def _ask(self, ref: str, project: str, iid: int) -> list[str]:
         incident = self.incident.store.require(ref)
@@ -298,26 +331,36 @@ class Followups(BotPlugin):
             f"Run `followup link {project}#{iid}`."
         ]
 
-    def _unreferenced(self, ref: str, key: str, referenced: set[str]) -> list[str]:
-        """Flag follow-ups that an edited message no longer links, once each."""
-        lines: list[str] = []
+    def _unreferenced(self, ref: str, key: str, referenced: set[str]) -> str:
+        """Ask the lead about follow-ups an edited message no longer links, once.
+
+        Returns the question, escaped for chat with a live mention of the
+        lead, or "" when the edit dropped no link.
+        """
+        dropped: list[str] = []
         with self.incident.store.edit(ref) as incident:
             lead = incident.roles.get("lead", "")
             for followup in incident.followups:
                 if followup.message == key and followup.ref not in referenced:
                     # Forgetting the message makes the question come only once.
                     followup.message = ""
-                    lines.append(
-                        f"{lead + ': ' if lead else ''}{followup.ref} is no longer "
-                        "referenced by that message. Unlink it with "
-                        f"`followup reject {followup.ref}`?"
-                    )
-        return lines
+                    dropped.append(followup.ref)
+        lines = [
+            self.incident.out(
+                f"{followup_ref} is no longer referenced by that message. "
+                f"Unlink it with `followup reject {followup_ref}`?"
+            )
+            for followup_ref in dropped
+        ]
+        if lines and lead:
+            lines[0] = f"{self._mention('@' + lead)}: {lines[0]}"
+        return "\n".join(lines)
 
-    def _reply_in_thread(self, msg: Message, target: str, text: str) -> None:
+    def _reply_in_thread(self, msg: Message, target: str, body: str) -> None:
+        """Post text that is escaped for chat already in the thread of msg."""
         try:
             identifier = self.build_identifier(target)
-            self.send(identifier, self.incident.out(text), in_reply_to=msg)
+            self.send(identifier, body, in_reply_to=msg)
         except Exception:
             log.exception("could not reply in the thread of a message in %s", target)
 
@@ -327,22 +370,43 @@ class Followups(BotPlugin):
         """Start the review clock, and the incident review for S1 and S2."""
         notes: list[str] = []
         try:
-            notes.extend(self.reviews.on_resolved(ref, self._mention))
+            notes.extend(self.reviews.on_resolved(ref))
         except (GitLabError, FollowupError) as error:
             notes.append(f"The incident review issue could not be created: {error}")
+        notice = self.reviews.manager_notice(ref)
+        if notice is not None:
+            self._tell_manager(ref, notice)
         self._arm(ref)
         return notes
 
+    def _tell_manager(self, ref: str, notice: ManagerNotice) -> None:
+        """Post the manager's notice in the incident channel with a live mention.
+
+        It is a message of its own, because the Incident plugin escapes the
+        resolve reply, which would turn the mention into plain text.
+        """
+        incident = self.incident.store.require(ref)
+        text = f"{self._mention(notice.handle)}: {self.incident.out(notice.sentence)}"
+        if not self._post(incident.chat_target, text, escape=False):
+            log.error(
+                "could not tell %s about the review of %s", notice.handle, incident.ref
+            )
+
     def _mention(self, handle: str) -> str:
-        """Return a chat mention of a Slack handle or user id, for pinging."""
-        if handle.startswith("@"):
-            try:
-                identifier = self.build_identifier(handle)
-            except Exception:
-                return handle
-            user_id = getattr(identifier, "userid", None)
-            return f"<@{user_id}>" if user_id else handle
-        return f"<@{handle}>"
+        """Return a live chat mention of "@name" or a Slack user id.
+
+        A name the backend cannot resolve to a user id comes back escaped,
+        as plain text that pings no one.
+        """
+        if not handle.startswith("@"):
+            return f"<@{handle}>"
+        try:
+            identifier = self.build_identifier(handle)
+        except Exception as error:
+            log.warning("could not find the chat user %s: %s", handle, error)
+            return self.incident.out(handle)
+        user_id = getattr(identifier, "userid", None)
+        return f"<@{user_id}>" if user_id else self.incident.out(handle)
 
     def _arm(self, ref: str) -> None:
         """Set the review reminder to the earliest due follow-up, if any."""
@@ -362,10 +426,14 @@ class Followups(BotPlugin):
         incident = self.incident.store.get(ref)
         if incident is None:
             return None
+        calendar = self.incident.settings.calendar
+        if incident.resolved_at is None and not self._closed_on_gitlab(ref):
+            # Reviews are due only after the incident, so look again at the
+            # end of the next business day.
+            return review_deadline(now, calendar) if incident.followups else None
         items = self.service.review(ref)
         lead_lines: list[str] = []
         imoc_lines: list[str] = []
-        calendar = self.incident.settings.calendar
         with self.incident.store.edit(ref) as stored:
             for item in items:
                 if item.due is None or item.due > now or not item.lacks:
@@ -392,29 +460,53 @@ class Followups(BotPlugin):
             )
         return next_due(self.incident.store.require(ref), self.service, now)
 
+    def _closed_on_gitlab(self, ref: str) -> bool:
+        """Tell whether someone closed the incident issue on GitLab.
+
+        The Incident plugin then counts the incident as resolved from now.
+        """
+        try:
+            return bool(self.incident.incidents.closed_outside(ref))
+        except GitLabError as error:
+            log.warning("could not check whether %s is closed: %s", ref, error)
+            return False
+
     def _tell_role(
         self, incident: Incident, role: str, headline: str, lines: list[str]
     ) -> None:
         person = incident.roles.get(role) or incident.roles.get("lead", "")
-        text = (
-            f"{person + ': ' if person else ''}{headline} for {incident.ref} "
-            f"(`followup review` lists it):\n" + "\n".join(lines)
+        text = self.incident.out(
+            f"{headline} for {incident.ref} (`followup review` lists it):\n"
+            + "\n".join(lines)
         )
-        if self._post(incident.chat_target, text):
+        prefix = f"{self._mention('@' + person)}: " if person else ""
+        if self._post(incident.chat_target, prefix + text, escape=False):
             return
-        # The channel may be archived after the incident; the person still
-        # needs the reminder.
-        if person and self._post(f"@{person}", text):
+        # Slack refuses posts to an archived channel (is_archived), and
+        # incident channels are often archived before the review is due.
+        if person and self._post(f"@{person}", text, escape=False):
             return
-        log.error("review reminder for %s reached nobody", incident.ref)
+        log.error(
+            "could not send the review reminder of %s to %s or to %s",
+            incident.ref,
+            incident.chat_target,
+            person or "a lead (none is set)",
+        )
 
-    def _post(self, target: str, text: str) -> bool:
+    def _post(self, target: str, text: str, *, escape: bool = True) -> bool:
+        """Post text to a chat target and return whether the post went through.
+
+        The Slack backend returns the posted message, with no timestamps in
+        extras["ts"] when Slack rejected the post (is_archived, for example).
+        Backends that return nothing count as posted.
+        """
         if not target:
             return False
+        body = self.incident.out(text) if escape else text
         try:
-            sent = self.send(self.build_identifier(target), self.incident.out(text))
+            sent = self.send(self.build_identifier(target), body)
         except Exception:
-            log.exception("could not post the review reminder to %s", target)
+            log.exception("could not post to %s", target)
             return False
         if sent is not None and "ts" in getattr(sent, "extras", {}):
             return bool(sent.extras["ts"])
@@ -426,10 +518,24 @@ class Followups(BotPlugin):
         def command() -> str:
             if not getattr(self, "ready", False):
                 raise FollowupError(self.incident.unavailable)
-            ref, text = self.incident.incident_for(msg, self.incident.chat_text(args))
+            ref, text = self._incident_for(msg, self.incident.chat_text(args))
             return str(work(msg, ref, text))
 
         return str(self.incident.run_command(msg, command))
+
+    def _incident_for(self, msg: Message, text: str) -> tuple[str, str]:
+        """Return the incident a follow-up command is about, and the rest of text.
+
+        In an incident channel, a first word that names no known incident is
+        left in the text: it is a follow-up such as sre/follow-ups#12, which
+        the Incident plugin would reject as an unknown incident reference.
+        """
+        channel, _ = self.incident.chat_channel(msg)
+        bound = self.incident.store.bound_ref(channel)
+        first, _ = split_first(text)
+        if bound is not None and self.incident.store.get(first) is None:
+            return bound, text
+        return self.incident.incident_for(msg, text)
 
 
 def describe(followup: FollowUp) -> str:
@@ -446,14 +552,25 @@ def describe(followup: FollowUp) -> str:
 def next_due(
     incident: Incident, service: FollowupService, after: datetime | None = None
 ) -> datetime | None:
-    """Return the next time a review reminder is needed, or None."""
+    """Return the next time a review reminder is needed, or None.
+
+    Before the incident is resolved no review is due, but someone may close
+    the incident issue on GitLab, which no command reports. So the time is
+    then the earliest that a review could be due, when the reminder checks
+    GitLab.
+    """
     times: list[datetime] = []
     calendar = service.settings.calendar
     for followup in incident.followups:
-        due = service.due(incident, followup)
-        if due is None or followup.imoc_reminded:
+        if followup.imoc_reminded:
             continue
-        moment = due if not followup.lead_reminded else review_deadline(due, calendar)
+        due = service.due(incident, followup)
+        if due is None:
+            moment = review_deadline(followup.linked_at, calendar)
+        elif followup.lead_reminded:
+            moment = review_deadline(due, calendar)
+        else:
+            moment = due
         if after is None or moment > after:
             times.append(moment)
     return min(times) if times else None

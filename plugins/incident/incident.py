@@ -8,6 +8,7 @@ reply. It owns the incident store; other plugins reach it with
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 # Slack retries an event for about five minutes, so delivery records outlive that.
 DELIVERY_MEMORY = timedelta(minutes=15)
 SLACK_MODES = ("slack", "slackv3")
+# A full GitLab issue reference such as infra/production#12.
+INCIDENT_REF = re.compile(r"[\w.-]+(?:/[\w.-]+)+#\d+")
 COMMANDS = (
     "declare [S1-S4] [--confidential] <title>",
     "attach <issue URL>",
@@ -131,7 +134,7 @@ class Incident(BotPlugin):
         self.incidents = Incidents(self.store, self.gitlab, self.settings, self._now)
         self.pins = Pins(self.store, self.gitlab, self.settings)
         self.reminders = IncidentReminders(
-            self.incidents, self.store, self.schedule, self._say
+            self.incidents, self.store, self.schedule, self._say, self._after_resolve
         )
         self.channels = IncidentChannels(self.store, self._bot, self._out)
         self.reminders.rearm_all()
@@ -273,14 +276,39 @@ class Incident(BotPlugin):
         if not url:
             raise IncidentError("Missing issue URL: use `incident attach <issue URL>`.")
         channel, target = self._channel(msg)
+        before = self._bound_elsewhere(url, channel)
         incident = self.incidents.attach(url, channel, self._person_name(msg.frm))
         with self.store.edit(incident.ref) as stored:
             stored.chat_target = target
         self.reminders.arm_update(incident.ref)
-        return (
-            f"This channel now runs {incident.ref}: {incident.title}\n"
-            f"{incident.web_url}"
-        )
+        if before is not None and before.chat_target:
+            self._say(
+                before.chat_target,
+                f"{incident.ref} is now run in another channel, where "
+                f"{self._person_name(msg.frm)} attached it.",
+            )
+        title = " (confidential)" if incident.confidential else f": {incident.title}"
+        return f"This channel now runs {incident.ref}{title}\n{incident.web_url}"
+
+    def _bound_elsewhere(self, url: str, channel: str) -> IncidentRecord | None:
+        """Return the known incident at url if another channel runs it.
+
+        A confidential incident stays in its own channel, which is private,
+        so attaching it elsewhere is refused.
+        """
+        try:
+            project, iid = self.gitlab.issue_from_url(strip_quotes(url.strip()))
+        except ValueError:
+            return None  # attach reports the URL itself.
+        incident = self.store.get(f"{project}#{iid}")
+        if incident is None or incident.channel == channel:
+            return None
+        if incident.confidential and incident.state != "resolved":
+            raise IncidentError(
+                f"{incident.ref} is confidential, so it stays in its own channel; "
+                "run its commands there."
+            )
+        return incident
 
     @botcmd
     def incident_update(self, msg: Message, args: str) -> str:
@@ -425,10 +453,18 @@ class Incident(BotPlugin):
             raise IncidentError(
                 f"Name a role and a person: `incident role {'|'.join(ROLES)} @user`."
             )
+        name = person.strip().lstrip("@")
+        if role.lower() in ROLES:
+            try:
+                self.channels.check_person(name, msg.body)
+            except ChannelError as error:
+                raise IncidentError(
+                    f"Nobody was made {role.lower()}: {error}. Check the name, or "
+                    "pick the person from Slack's @ list."
+                ) from error
         incident = self.incidents.set_role(
             ref, role, person, self._person_name(msg.frm)
         )
-        name = person.strip().lstrip("@")
         # msg.body is the command as the chat service sent it, where a
         # mention still carries the person's user id.
         notes = self.channels.invite(ref, name, msg.body)
@@ -512,8 +548,7 @@ class Incident(BotPlugin):
         self.reminders.stop_updates(ref)
         self.reminders.forget_messages_later(ref, self._now())
         notes = self.channels.refresh(ref, topic=True)
-        for listener in self.resolve_listeners:
-            notes.extend(listener(ref))
+        notes.extend(self._after_resolve(ref))
         forced = " (forced)" if incident.resolve_forced else ""
         return with_notes(
             f"{incident.ref} is resolved{forced} and its issue is closed.", notes
@@ -638,6 +673,16 @@ class Incident(BotPlugin):
         self.store.forget_deliveries(self._now(), DELIVERY_MEMORY)
 
     # Helpers
+
+    def _after_resolve(self, ref: str) -> list[str]:
+        """Run what other plugins do once an incident is resolved."""
+        notes: list[str] = []
+        for listener in self.resolve_listeners:
+            try:
+                notes.extend(listener(ref))
+            except Exception:
+                log.exception("a resolve listener failed for %s", ref)
+        return notes
 
     # Helpers that other plugins use through DependsOn = Incident
 
@@ -775,6 +820,14 @@ class Incident(BotPlugin):
         bound = self.store.bound_ref(channel)
         named = first if "#" in first and self.store.get(first) else None
         if bound is not None:
+            if named is None and self._names_incident_project(first):
+                # A mistyped incident number must not act on this channel's
+                # incident. Other projects' issues (a bug) are text.
+                raise IncidentError(
+                    f"No incident {first} is known to the bot: check the reference "
+                    "with `incident list`, or leave it out to mean this channel's "
+                    f"incident {bound}."
+                )
             if named is None:
                 return bound, text
             if named == bound:
@@ -802,6 +855,13 @@ class Incident(BotPlugin):
                 "own channel."
             )
         return named, rest
+
+    def _names_incident_project(self, word: str) -> bool:
+        """Say whether word is an issue reference in the incident project."""
+        if not INCIDENT_REF.fullmatch(word):
+            return False
+        project = word.rpartition("#")[0]
+        return project.casefold() == self.settings.incident_project.casefold()
 
     def _channel(self, msg: Message) -> tuple[str, str]:
         """Return the conversation's id and the identifier to send to it."""
