@@ -237,19 +237,9 @@ class Followups:
             raise FollowupError("The title is empty: use `followup add <title>`.")
         incident = self.store.require(ref)
         description = added_description(incident, user, self.clock(), message_url)
-        started = self.clock()
-        project = self.settings.followup_project
-        try:
-            issue = self.issues.create_issue(project, title, description)
-        except GitLabError as error:
-            if error.status is not None:
-                raise
-            # The request may have reached GitLab: look before telling people
-            # to try again, which could make the issue twice.
-            found = self.issues.find_issue(project, title, started)
-            if found is None:
-                raise
-            issue = found
+        issue = self.issues.create_issue_once(
+            self.settings.followup_project, title, description, self.clock()
+        )
         linked = self._link_issue(
             ref, issue, user, message="", message_url="", source="added"
         )

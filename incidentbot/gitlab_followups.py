@@ -223,6 +223,30 @@ class FollowUpIssues:
             )
         return gitlab_adapter._issue(created.attributes)
 
+    def create_issue_once(
+        self,
+        project: str | int,
+        title: str,
+        description: str,
+        started: datetime,
+        labels: Sequence[str] = (),
+    ) -> Issue:
+        """Create a plain issue; after a lost response, find it instead.
+
+        A request that timed out may still have reached GitLab, so before
+        reporting the failure this looks for an issue with the title created
+        since `started`, which would be made twice by a second try.
+        """
+        try:
+            return self.create_issue(project, title, description, labels)
+        except GitLabError as error:
+            if error.status is not None:
+                raise
+            found = self.find_issue(project, title, started)
+            if found is None:
+                raise
+            return found
+
     def find_issue(
         self, project: str | int, title: str, created_after: datetime
     ) -> Issue | None:

@@ -59,18 +59,9 @@ class IncidentReviews:
         title = f"Incident review: {incident.ref}"
         if not incident.confidential:
             title += f" {incident.title}"
-        started = self.clock()
-        try:
-            issue = self.issues.create_issue(
-                project, title, review_description(incident), labels=[label]
-            )
-        except GitLabError as error:
-            if error.status is not None:
-                raise
-            found = self.issues.find_issue(project, title, started)
-            if found is None:
-                raise
-            issue = found
+        issue = self.issues.create_issue_once(
+            project, title, review_description(incident), self.clock(), [label]
+        )
         # Stored before linking, so that a failed link never leads to a
         # second review issue when this runs again.
         with self.store.edit(ref) as stored:

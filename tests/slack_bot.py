@@ -236,3 +236,38 @@ def update_event(channel: str, ts: str, text: str) -> dict[str, Any]:
 
 def notes(gitlab: GitLabSandbox) -> list[dict[str, Any]]:
     return list(gitlab.issue("infra/production", 1)["notes"])
+
+
+BOB = "U0BOB00002"
+
+
+def said(user: str, ts: str, text: str, channel: str = INCIDENTS) -> dict[str, Any]:
+    """Build the message event of a person posting text, as Slack delivers it."""
+    return {"type": "message", "channel": channel, "user": user, "ts": ts, "text": text}
+
+
+def changed(ts: str, at: str, text: str, previous: str, **extra: Any) -> dict:
+    """Build the message_changed event of bob's message ts in the incidents channel.
+
+    extra goes into the changed message: "edited" for someone's edit,
+    "attachments" for a link preview.
+    """
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": INCIDENTS,
+        "ts": at,
+        "message": {"type": "message", "user": BOB, "ts": ts, "text": text, **extra},
+        "previous_message": {
+            "type": "message",
+            "user": BOB,
+            "ts": ts,
+            "text": previous,
+        },
+    }
+
+
+def deliver(slack: SlackSandbox, event: dict[str, Any], **envelope: Any) -> None:
+    """Deliver an event over Socket Mode and wait until the bot handled it."""
+    settle(slack, slack.deliver_event(event, **envelope))

@@ -17,9 +17,16 @@ from slack_sdk import WebClient
 
 from sandbox.gitlab import GitLabSandbox
 from sandbox.slack import SlackSandbox
-from tests.slack_bot import ALICE, INCIDENTS, bot_posts, settle, wait_until
+from tests.slack_bot import (
+    ALICE,
+    BOB,
+    INCIDENTS,
+    bot_posts,
+    changed,
+    deliver,
+    wait_until,
+)
 
-BOB = "U0BOB00002"
 REF = "sre/incidents#42"
 FOLLOW_UPS = "sre/follow-ups"
 
@@ -69,28 +76,6 @@ def run_reminders(bot: Any) -> None:
 
 def message_event(channel: str, user: str, ts: str, text: str) -> dict[str, Any]:
     return {"type": "message", "channel": channel, "user": user, "ts": ts, "text": text}
-
-
-def changed(ts: str, at: str, text: str, previous: str, **extra: Any) -> dict:
-    """Build the message_changed event of bob's message ts in C0INC00042."""
-    return {
-        "type": "message",
-        "subtype": "message_changed",
-        "hidden": True,
-        "channel": INCIDENTS,
-        "ts": at,
-        "message": {"type": "message", "user": BOB, "ts": ts, "text": text, **extra},
-        "previous_message": {
-            "type": "message",
-            "user": BOB,
-            "ts": ts,
-            "text": previous,
-        },
-    }
-
-
-def deliver(slack: SlackSandbox, event: dict[str, Any]) -> None:
-    settle(slack, slack.deliver_event(event))
 
 
 def replies_after(slack: SlackSandbox, seen: int, channel: str = INCIDENTS) -> list:

@@ -14,9 +14,17 @@ import pytest
 
 from sandbox.gitlab import GitLabSandbox
 from sandbox.slack import SlackSandbox
-from tests.slack_bot import ALICE, INCIDENTS, bot_posts, settle, wait_until
+from tests.slack_bot import (
+    ALICE,
+    BOB,
+    INCIDENTS,
+    bot_posts,
+    changed,
+    deliver,
+    said,
+    wait_until,
+)
 
-BOB = "U0BOB00002"
 FOLLOW_UP = "https://gitlab.example.com/sre/follow-ups/-/issues"
 
 
@@ -38,21 +46,6 @@ def notes(gitlab: GitLabSandbox) -> list[dict[str, Any]]:
     return list(gitlab.issue("infra/production", 1)["notes"])
 
 
-def deliver(slack: SlackSandbox, event: dict[str, Any], **envelope: Any) -> None:
-    settle(slack, slack.deliver_event(event, **envelope))
-
-
-def said(user: str, ts: str, text: str) -> dict[str, Any]:
-    """Build the message event of a person posting text in the incident channel."""
-    return {
-        "type": "message",
-        "channel": INCIDENTS,
-        "user": user,
-        "ts": ts,
-        "text": text,
-    }
-
-
 def pushpin(user: str, ts: str, **item_user: str) -> dict[str, Any]:
     return {
         "type": "reaction_added",
@@ -61,24 +54,6 @@ def pushpin(user: str, ts: str, **item_user: str) -> dict[str, Any]:
         **item_user,
         "item": {"type": "message", "channel": INCIDENTS, "ts": ts},
         "event_ts": f"{float(ts) + 30:.6f}",
-    }
-
-
-def changed(ts: str, at: str, text: str, previous: str, **extra: Any) -> dict:
-    """Build a message_changed event of bob's message ts."""
-    return {
-        "type": "message",
-        "subtype": "message_changed",
-        "hidden": True,
-        "channel": INCIDENTS,
-        "ts": at,
-        "message": {"type": "message", "user": BOB, "ts": ts, "text": text, **extra},
-        "previous_message": {
-            "type": "message",
-            "user": BOB,
-            "ts": ts,
-            "text": previous,
-        },
     }
 
 
