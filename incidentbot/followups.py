@@ -36,12 +36,18 @@ class FollowupError(IncidentError):
     """A follow-up command that cannot be carried out, with the reason."""
 
 
+class MovedOnGitLab(FollowupError):
+    """A pasted issue that was moved on GitLab; its new location is unknown."""
+
+
 @dataclass
 class Linked:
     """The outcome of linking one issue: the follow-up, and whether it is new."""
 
     followup: FollowUp
     new: bool
+    # A sentence about a part that failed, "" when everything worked.
+    note: str = ""
 
 
 @dataclass
@@ -153,6 +159,13 @@ class Followups:
             return Linked(existing, new=False)
         wanted = f"{project}#{iid}"
         reason = _rejected(incident, wanted)
+        if reason is not None and source == "linked":
+            # Linking by hand overrides an earlier rejection.
+            with self.store.edit(ref) as stored:
+                for rejected in list(stored.rejected_followups):
+                    if rejected.casefold() == wanted.casefold():
+                        del stored.rejected_followups[rejected]
+            reason = None
         if reason is not None:
             raise FollowupError(
                 f"{wanted} was rejected as a follow-up of {ref} ({reason}), so it "
@@ -163,6 +176,12 @@ class Followups:
         # The type decides for every link, not only /-/work_items/ ones: an
         # incident or a task pasted as /-/issues/N is no follow-up either.
         issue = self.gitlab.get_issue(project, iid)
+        # A moved issue that someone reopened is live again, and a follow-up.
+        if issue.moved_to_id is not None and issue.state == "closed":
+            raise MovedOnGitLab(
+                f"{issue.ref} was moved on GitLab, so it is closed: paste the link "
+                "of the issue it was moved to."
+            )
         if issue.issue_type not in FOLLOWUP_TYPES:
             raise FollowupError(
                 f"{issue.ref} is a {issue.issue_type}, not an issue, so it is "
@@ -205,9 +224,19 @@ class Followups:
             )
             incident.followups.append(followup)
             _write_lists(incident)
-            self.incidents.write_sections(incident)
+            note = ""
+            try:
+                self.incidents.write_sections(incident)
+            except GitLabError as error:
+                # GitLab has the link, so the follow-up is kept; the next
+                # change rewrites the description.
+                log.warning("description of %s not updated: %s", ref, error)
+                note = (
+                    f"The incident description was not updated ({error}); the "
+                    "next follow-up change updates it."
+                )
         self._add_context(ref, followup, message_url)
-        return Linked(self._current(ref, followup), new=True)
+        return Linked(self._current(ref, followup), new=True, note=note)
 
     def _add_context(self, ref: str, followup: FollowUp, message_url: str) -> None:
         """Write the incident's context onto the follow-up issue as a note.
@@ -238,7 +267,11 @@ class Followups:
         incident = self.store.require(ref)
         description = added_description(incident, user, self.clock(), message_url)
         issue = self.issues.create_issue_once(
-            self.settings.followup_project, title, description, self.clock()
+            self.settings.followup_project,
+            title,
+            description,
+            self.clock(),
+            confidential=incident.confidential,
         )
         linked = self._link_issue(
             ref, issue, user, message="", message_url="", source="added"
@@ -255,7 +288,10 @@ class Followups:
     def set_owner(self, ref: str, text: str, username: str) -> FollowUp:
         incident = self.store.require(ref)
         followup = self.find(incident, text)
-        issue = self.issues.set_assignee(followup.project, followup.iid, username)
+        try:
+            issue = self.issues.set_assignee(followup.project, followup.iid, username)
+        except ValueError as error:
+            raise FollowupError(str(error)) from error
         with self.store.edit(ref) as stored:
             current = self._require(stored, followup)
             current.owner = issue.assignees[0] if issue.assignees else username
@@ -311,16 +347,35 @@ class Followups:
         back where the target project has them, and reported otherwise.
         """
         incident = self.store.require(ref)
-        followups = [self.find(incident, text) for text in texts]
+        target = self._project_of(target)
+        followups: list[FollowUp] = []
+        for text in texts:
+            found = self.find(incident, text)
+            if all(found.ref != other.ref for other in followups):
+                followups.append(found)
         outcomes: list[Moved] = []
         for followup in followups:
             try:
                 outcomes.append(self._move_one(ref, followup, target))
             except MoveRefused as error:
                 outcomes.append(Moved(followup.ref, False, _refusal(followup, error)))
-            except GitLabError as error:
+            except (GitLabError, FollowupError) as error:
                 outcomes.append(Moved(followup.ref, False, f"{followup.ref}: {error}"))
         return outcomes
+
+    def _project_of(self, target: str) -> str:
+        """Return a project path given as a path, an id or a project URL."""
+        base = self.gitlab.url.rstrip("/")
+        for scheme in ("https://", "http://"):
+            plain = base.split("://", 1)[-1]
+            if target.startswith(scheme + plain + "/"):
+                return target[len(scheme + plain) + 1 :].strip("/")
+        if target.startswith(("http://", "https://")):
+            raise FollowupError(
+                f"'{target}' is not a project of the bot's GitLab ({base}): use a "
+                "project path such as group/project."
+            )
+        return target.strip("/")
 
     def _move_one(self, ref: str, followup: FollowUp, target: str) -> Moved:
         result = self.issues.move_issue(followup.project, followup.iid, target)
@@ -388,15 +443,18 @@ class Followups:
         """Return each follow-up with what it lacks, read fresh from GitLab."""
         incident = self.store.require(ref)
         items: list[ReviewItem] = []
-        for followup in incident.followups:
-            issue = self.gitlab.get_issue(followup.project, followup.iid)
-            items.append(
-                ReviewItem(
-                    followup,
-                    lacks(followup, issue, self.settings),
-                    self.due(incident, followup),
-                )
-            )
+        for number, followup in enumerate(incident.followups, 1):
+            try:
+                issue = self.gitlab.get_issue(followup.project, followup.iid)
+            except GitLabError as error:
+                # One deleted or hidden issue must not hide the others.
+                missing = [
+                    f"a readable issue on GitLab ({error}); if it was deleted, "
+                    f"remove it with `followup reject {number}`"
+                ]
+            else:
+                missing = lacks(followup, issue, self.settings)
+            items.append(ReviewItem(followup, missing, self.due(incident, followup)))
         return items
 
     def due(self, incident: Incident, followup: FollowUp) -> datetime | None:
@@ -482,7 +540,9 @@ def _write_lists(incident: Incident) -> None:
 
 def _line(followup: FollowUp) -> str:
     owner = f" (owner: {followup.owner})" if followup.owner else ""
-    title = defuse_mentions(followup.title.replace("[", "(").replace("]", ")"))
+    # A title is people's text: inert() keeps it from opening an HTML comment
+    # (which could fake the bot's section markers) or mentioning anyone.
+    title = inert(followup.title.replace("[", "(").replace("]", ")"))
     return f"[{followup.ref}]({followup.web_url}) {title}{owner}"
 
 

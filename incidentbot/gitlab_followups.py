@@ -199,6 +199,8 @@ class FollowUpIssues:
         title: str,
         description: str,
         labels: Sequence[str] = (),
+        *,
+        confidential: bool = False,
     ) -> Issue:
         """Create a plain issue with one request.
 
@@ -211,6 +213,7 @@ class FollowUpIssues:
             "title": defuse_mentions(title),
             "description": inert(description),
             "issue_type": "issue",
+            "confidential": confidential,
         }
         if labels:
             data["labels"] = ",".join(labels)
@@ -230,6 +233,8 @@ class FollowUpIssues:
         description: str,
         started: datetime,
         labels: Sequence[str] = (),
+        *,
+        confidential: bool = False,
     ) -> Issue:
         """Create a plain issue; after a lost response, find it instead.
 
@@ -238,7 +243,9 @@ class FollowUpIssues:
         since `started`, which would be made twice by a second try.
         """
         try:
-            return self.create_issue(project, title, description, labels)
+            return self.create_issue(
+                project, title, description, labels, confidential=confidential
+            )
         except GitLabError as error:
             if error.status is not None:
                 raise

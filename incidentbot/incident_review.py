@@ -59,8 +59,15 @@ class IncidentReviews:
         title = f"Incident review: {incident.ref}"
         if not incident.confidential:
             title += f" {incident.title}"
+        # A confidential incident's review holds its details, so it is
+        # confidential too.
         issue = self.issues.create_issue_once(
-            project, title, review_description(incident), self.clock(), [label]
+            project,
+            title,
+            review_description(incident),
+            self.clock(),
+            [label],
+            confidential=incident.confidential,
         )
         # Stored before linking, so that a failed link never leads to a
         # second review issue when this runs again.

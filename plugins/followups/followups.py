@@ -9,7 +9,7 @@ Incident plugin's store, GitLab adapter and scheduler.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from errbot import BotPlugin, botcmd
@@ -18,18 +18,21 @@ from errbot.backends.base import Message
 from incidentbot.args import split_first
 from incidentbot.business_days import review_deadline
 from incidentbot.chat_events import message_ts, slack_event
-from incidentbot.followups import FollowupError
+from incidentbot.followups import FollowupError, MovedOnGitLab
 from incidentbot.followups import Followups as FollowupService
 from incidentbot.gitlab_api import GitLabError
 from incidentbot.gitlab_links import GitLabLinks, NotFollowupKind, find_gitlab_links
 from incidentbot.incident_review import IncidentReviews, ManagerNotice
 from incidentbot.model import FollowUp, Incident
 from incidentbot.schedule import Reminder
-from incidentbot.times import format_utc
+from incidentbot.times import format_age, format_utc
 
 log = logging.getLogger(__name__)
 
 REVIEW_REMINDER = "followup_review"
+# A review issue that GitLab failed to create is tried again this often.
+REVIEW_ISSUE = "review_issue"
+REVIEW_ISSUE_RETRY = timedelta(minutes=15)
 COMMANDS = (
     "add <title>",
     "list",
@@ -66,6 +69,7 @@ class Followups(BotPlugin):
             self._now,
         )
         self.incident.schedule.on(REVIEW_REMINDER, self._remind)
+        self.incident.schedule.on(REVIEW_ISSUE, self._retry_review_issue)
         self.incident.resolve_listeners.append(self._resolved)
 
     def _now(self) -> datetime:
@@ -149,9 +153,19 @@ class Followups(BotPlugin):
     def followup_link(self, msg: Message, args: str) -> str:
         """Link a GitLab issue as a follow-up. Usage: `followup link <issue URL>`
         or `followup link group/project#12`."""
-        return self._run(msg, args, self._link_command)
+        return self._run(
+            msg, args, lambda m, ref, text: self._link_command(m, ref, text, args)
+        )
 
-    def _link_command(self, msg: Message, ref: str, text: str) -> str:
+    def _link_command(self, msg: Message, ref: str, text: str, args: str) -> str:
+        if not text.strip() and args.strip().casefold() == ref.casefold():
+            raise FollowupError(f"{ref} is the incident itself, not a follow-up.")
+        if not text.strip():
+            raise FollowupError(
+                "Missing issue: use `followup link <issue URL>` or "
+                "`followup link group/project#12`. The incident itself is no "
+                "follow-up."
+            )
         project, iid = self.service._parse_ref(text.strip())
         if not project:
             raise FollowupError(
@@ -175,7 +189,13 @@ class Followups(BotPlugin):
         target, person = split_first(text)
         if not target or not person.strip():
             raise FollowupError("Missing owner: use `followup owner <ref> @user`.")
-        followup = self.service.set_owner(ref, target, person.strip().lstrip("@"))
+        words = person.split()
+        if len(words) != 1:
+            raise FollowupError(
+                f"'{person.strip()}' is not one GitLab username: use "
+                "`followup owner <ref> @user` with one username."
+            )
+        followup = self.service.set_owner(ref, target, words[0].lstrip("@"))
         return f"{followup.ref} is now owned by {followup.owner}."
 
     @botcmd
@@ -201,7 +221,8 @@ class Followups(BotPlugin):
 
     def _label(self, msg: Message, ref: str, text: str) -> str:
         target, rest = split_first(text)
-        labels = [part.strip().lstrip("~") for part in rest.split(",")]
+        # GitLab writes a label with spaces as ~"team::Platform Core".
+        labels = [part.strip().lstrip("~").strip('"') for part in rest.split(",")]
         labels = [label for label in labels if label]
         if not target or not labels:
             raise FollowupError(
@@ -262,7 +283,17 @@ class Followups(BotPlugin):
         found = find_gitlab_links(text, self.incident.gitlab.url)
         key = f"{channel}/{ts}"
         lines, referenced = self._link_issues(ref, found, key, msg)
-        if not edited:
+        # "#2" in "attempt #2" is no issue; only ask where the message names
+        # GitLab objects in full too, which shows it is about issues.
+        named_elsewhere = (
+            bool(found.issues)
+            or any(
+                other.kind != NotFollowupKind.NO_PROJECT
+                for other in found.not_followups
+            )
+            or any("/" in other.text for other in found.not_followups)
+        )
+        if not edited and named_elsewhere:
             for other in found.not_followups:
                 if other.kind == NotFollowupKind.NO_PROJECT:
                     lines.append(
@@ -297,6 +328,9 @@ class Followups(BotPlugin):
                 linked = self.service.link(
                     ref, issue.project, issue.iid, user, message=key
                 )
+            except MovedOnGitLab as error:
+                lines.append(str(error))
+                continue
             except FollowupError as error:
                 log.info("pasted %s not linked: %s", issue.reference, error)
                 continue
@@ -306,6 +340,8 @@ class Followups(BotPlugin):
             referenced.add(linked.followup.ref)
             if linked.new:
                 lines.append(f"Linked {linked.followup.ref} as a follow-up of {ref}.")
+                if linked.note:
+                    lines.append(linked.note)
             elif linked.followup.message not in ("", key):
                 self._forget_message(ref, linked.followup)
         return lines, referenced
@@ -372,12 +408,38 @@ class Followups(BotPlugin):
         try:
             notes.extend(self.reviews.on_resolved(ref))
         except (GitLabError, FollowupError) as error:
-            notes.append(f"The incident review issue could not be created: {error}")
+            reason = str(error).rstrip(".")
+            notes.append(
+                f"The incident review issue could not be created ({reason}); the "
+                f"bot tries again every {format_age(REVIEW_ISSUE_RETRY)}."
+            )
+            self.incident.schedule.set(
+                Reminder(
+                    f"{REVIEW_ISSUE}/{ref}",
+                    REVIEW_ISSUE,
+                    ref,
+                    self.incident.clock() + REVIEW_ISSUE_RETRY,
+                )
+            )
         notice = self.reviews.manager_notice(ref)
         if notice is not None:
             self._tell_manager(ref, notice)
         self._arm(ref)
         return notes
+
+    def _retry_review_issue(self, reminder: Reminder, now: datetime) -> datetime | None:
+        """Try again to create a review issue that failed at resolve time."""
+        incident = self.incident.store.get(reminder.ref)
+        if incident is None or incident.review_issue:
+            return None
+        try:
+            lines = self.reviews.on_resolved(reminder.ref)
+        except (GitLabError, FollowupError) as error:
+            log.warning("review issue of %s failed again: %s", reminder.ref, error)
+            return now + REVIEW_ISSUE_RETRY
+        if lines:
+            self._post(incident.chat_target, "\n".join(lines))
+        return None
 
     def _tell_manager(self, ref: str, notice: ManagerNotice) -> None:
         """Post the manager's notice in the incident channel with a live mention.
