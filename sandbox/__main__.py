@@ -2,10 +2,12 @@
 
 Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL
 as KEY=value lines once the servers listen, and writes the same lines to
---env-file when given. With --slack it also serves the Slack emulator with a
-small workspace (sandbox/slack_demo.py) and adds SLACK_API_URL,
-SLACK_BOT_TOKEN and SLACK_APP_TOKEN. GitLab has the users alice, bob and
-carol either way. SIGINT or SIGTERM stops it.
+--env-file when given. The PagerDuty sandbox serves plain HTTP unless
+--pagerduty-tls is given, which makes it serve HTTPS, as the pagerduty client
+requires, and adds PAGERDUTY_CA_BUNDLE, the CA file to trust. With --slack it
+also serves the Slack emulator with a small workspace (sandbox/slack_demo.py)
+and adds SLACK_API_URL, SLACK_BOT_TOKEN and SLACK_APP_TOKEN. GitLab has the
+users alice, bob and carol either way. SIGINT or SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help="TCP port of the PagerDuty sandbox; 0 picks a free one (default: 0)",
+    )
+    parser.add_argument(
+        "--pagerduty-tls",
+        action="store_true",
+        help="serve the PagerDuty sandbox over HTTPS with a certificate made at "
+        "start, and print PAGERDUTY_CA_BUNDLE, the CA file that clients trust",
     )
     parser.add_argument(
         "--tier",
@@ -140,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     # follow-ups can be given an owner.
     for _, name, real_name in PEOPLE:
         gitlab.add_user(name, real_name)
-    pagerduty = PagerDutySandbox(host=args.host, port=args.pagerduty_port)
+    pagerduty = PagerDutySandbox(
+        host=args.host, port=args.pagerduty_port, tls=args.pagerduty_tls
+    )
     slack: SlackSandbox | None = None
     stop = threading.Event()
 
@@ -158,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             f"PAGERDUTY_API_URL={pagerduty.url}",
             f"PAGERDUTY_EVENTS_URL={pagerduty.url}",
         ]
+        if pagerduty.ca_bundle is not None:
+            lines.append(f"PAGERDUTY_CA_BUNDLE={pagerduty.ca_bundle}")
         if args.slack:
             slack = _start_slack(args)
             lines += [

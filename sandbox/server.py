@@ -7,6 +7,8 @@ Response, and this module does the sockets, parsing and keep-alive.
 from __future__ import annotations
 
 import json
+import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,12 +98,31 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that does not trust the certificate aborts the TLS
+        # handshake. That is the client's decision, not a sandbox bug.
+        if isinstance(sys.exc_info()[1], ssl.SSLError):
+            return
+        super().handle_error(request, client_address)
+
 
 class LocalServer:
-    """Serve one handler function on host:port in a background thread."""
+    """Serve one handler function on host:port in a background thread.
 
-    def __init__(self, handler: Handler, *, host: str, port: int, name: str) -> None:
+    With ssl_context it serves HTTPS, and url starts with https://.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        host: str,
+        port: int,
+        name: str,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._handler = handler
+        self._ssl_context = ssl_context
         self._host = host
         self._port = port
         self._name = name
@@ -114,13 +135,21 @@ class LocalServer:
         if self._server is None:
             raise RuntimeError(f"the {self._name} sandbox is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host!s}:{port}"
 
     def start(self) -> None:
         """Bind the socket and start serving; the port is known on return."""
         if self._server is not None:
             return
         server = _Server((self._host, self._port), _make_request_handler(self._handler))
+        if self._ssl_context is not None:
+            # The handshake then runs on the first read, in the request's
+            # own thread, so a client that connects and sends nothing cannot
+            # stall the accept loop.
+            server.socket = self._ssl_context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
