@@ -31,6 +31,8 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from incidentbot.service_error import ServiceError
+
 log = logging.getLogger("incidentbot.gitlab")
 
 DEFAULT_TIMEOUT = 10.0
@@ -63,7 +65,7 @@ _ACTION: contextvars.ContextVar[str] = contextvars.ContextVar(
 )
 
 
-class GitLabError(Exception):
+class GitLabError(ServiceError):
     """One error family: carries what the bot was doing, GitLab's status and message.
 
     status is the HTTP status of GitLab's response, or None when no response
@@ -71,27 +73,7 @@ class GitLabError(Exception):
     and logs. It never contains the token.
     """
 
-    def __init__(
-        self,
-        action: str,
-        status: int | None,
-        message: str,
-        *,
-        sentence: str | None = None,
-    ) -> None:
-        if sentence is None:
-            if status is None:
-                sentence = f"GitLab request failed ({message}) while {action}."
-            else:
-                sentence = f"GitLab answered {status} ({message}) while {action}."
-        super().__init__(sentence)
-        self.action = action
-        self.status = status
-        self.message = message
-        self.sentence = sentence
-
-    def __str__(self) -> str:
-        return self.sentence
+    service = "GitLab"
 
 
 @dataclass(frozen=True)

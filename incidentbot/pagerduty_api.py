@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 import httpx2
 import pagerduty
 
+from incidentbot.service_error import ServiceError
+
 log = logging.getLogger("incidentbot.pagerduty")
 
 T = TypeVar("T")
@@ -62,7 +64,7 @@ CHECK_FROM = (
 )
 
 
-class PagerDutyError(Exception):
+class PagerDutyError(ServiceError):
     """One error family: what the bot was doing, PagerDuty's status and message.
 
     status is the HTTP status of PagerDuty's last response, or None when no
@@ -70,6 +72,8 @@ class PagerDutyError(Exception):
     requests sent. str(error) is one sentence for chat and logs, without the
     API key or routing keys.
     """
+
+    service = "PagerDuty"
 
     def __init__(
         self,
@@ -80,20 +84,8 @@ class PagerDutyError(Exception):
         sentence: str | None = None,
         attempts: int = 1,
     ) -> None:
-        if sentence is None:
-            if status is None:
-                sentence = f"PagerDuty request failed ({message}) while {action}."
-            else:
-                sentence = f"PagerDuty answered {status} ({message}) while {action}."
-        super().__init__(sentence)
-        self.action = action
-        self.status = status
-        self.message = message
-        self.sentence = sentence
+        super().__init__(action, status, message, sentence=sentence)
         self.attempts = attempts
-
-    def __str__(self) -> str:
-        return self.sentence
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import math
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlencode
 
 from sandbox import graphql, issue_links, issue_move, web
+from sandbox.faults import Fault, Faults
 from sandbox.gitlab_errors import ApiError
 from sandbox.gitlab_errors import bad_request as _bad_request
 from sandbox.gitlab_errors import not_found as _not_found
@@ -95,34 +95,15 @@ _EPIC_ROUTE = re.compile(r"/api/v4/groups/([^/]+)/epics/([^/]+)")
 _COLOR = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})|[A-Za-z]+")
 
 
-@dataclass
-class _Fault:
-    """One injected failure or delay, used by the next matching requests."""
-
-    method: str
-    pattern: re.Pattern[str]
-    remaining: int
-    status: int = 0
-    seconds: float = 0.0
-    retry_after: int | None = None
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def matches(self, request: Request) -> bool:
-        method_matches = self.method in ("*", request.method.upper())
-        return method_matches and bool(self.pattern.search(request.path))
-
-    def response(self) -> Response:
-        headers = dict(self.headers)
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        body = self.body
-        if body is None and self.status == 429:
-            # GitLab's rate limiter responds in plain text.
-            body = "Retry later\n"
-        elif body is None:
-            body = {"message": f"{self.status} {HTTPStatus(self.status).phrase}"}
-        return Response(self.status, body, headers)
+def _fault_response(fault: Fault) -> Response:
+    """Return the response of an injected failure, with GitLab's error body."""
+    body = fault.body
+    if body is None and fault.status == 429:
+        # GitLab's rate limiter responds in plain text.
+        body = "Retry later\n"
+    elif body is None:
+        body = {"message": f"{fault.status} {HTTPStatus(fault.status).phrase}"}
+    return Response(fault.status, body, fault.response_headers())
 
 
 def _parse_bool(params: dict[str, Any], name: str) -> bool | None:
@@ -211,8 +192,7 @@ class GitLabSandbox:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._store = Store()
-        self._failures: list[_Fault] = []
-        self._delays: list[_Fault] = []
+        self._faults = Faults(self._lock)
         self._server = LocalServer(self._handle, host=host, port=port, name="gitlab")
         for path in projects:
             self._store.add_project(path)
@@ -388,20 +368,15 @@ class GitLabSandbox:
         times=0 cancels what is left of earlier failures with the same method
         and pattern.
         """
-        if times == 0:
-            self._cancel(self._failures, method, path_pattern)
-            return
-        fault = _Fault(
-            method.upper(),
-            re.compile(path_pattern),
-            times,
-            status=status,
+        self._faults.fail(
+            method,
+            path_pattern,
+            status,
+            times=times,
             retry_after=retry_after,
             body=body,
-            headers=dict(headers or {}),
+            headers=headers,
         )
-        with self._lock:
-            self._failures.append(fault)
 
     def delay_next(
         self, method: str, path_pattern: str, seconds: float, *, times: int = 1
@@ -412,21 +387,7 @@ class GitLabSandbox:
         GitLab, even when the client has given up waiting. times=0 cancels
         what is left of earlier delays with the same method and pattern.
         """
-        if times == 0:
-            self._cancel(self._delays, method, path_pattern)
-            return
-        fault = _Fault(method.upper(), re.compile(path_pattern), times, seconds=seconds)
-        with self._lock:
-            self._delays.append(fault)
-
-    def _cancel(self, faults: list[_Fault], method: str, path_pattern: str) -> None:
-        with self._lock:
-            faults[:] = [
-                fault
-                for fault in faults
-                if (fault.method, fault.pattern.pattern)
-                != (method.upper(), path_pattern)
-            ]
+        self._faults.delay(method, path_pattern, seconds, times=times)
 
     def reset_log(self) -> None:
         """Clear the request log and the recorded notifications."""
@@ -442,23 +403,14 @@ class GitLabSandbox:
             raise KeyError(f"no project {key!r} in the sandbox")
         return record
 
-    @staticmethod
-    def _take_fault(faults: list[_Fault], request: Request) -> _Fault | None:
-        for fault in faults:
-            if fault.remaining > 0 and fault.matches(request):
-                fault.remaining -= 1
-                return fault
-        return None
-
     def _handle(self, request: Request) -> Response:
         with self._lock:
             self.requests.append((request.method, request.path))
-            delay = self._take_fault(self._delays, request)
-            failure = self._take_fault(self._failures, request)
+            delay, failure = self._faults.take(request)
         if delay is not None:
             self._stopped.wait(delay.seconds)
         if failure is not None:
-            return failure.response()
+            return _fault_response(failure)
         page = web.ISSUE_PAGE.fullmatch(request.path)
         if request.method.upper() == "GET" and page is not None:
             return self._issue_page(page["project"], int(page["iid"]))

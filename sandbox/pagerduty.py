@@ -24,11 +24,11 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sandbox import pagerduty_render as render
+from sandbox.faults import Fault, Faults
 from sandbox.pagerduty_store import (
     Body,
     EscalationPolicy,
@@ -47,31 +47,12 @@ _ITEM_ROUTE = re.compile(
 _EVENTS_PATH = "/v2/enqueue"
 
 
-@dataclass
-class _Fault:
-    """One injected failure or delay, used by the next matching requests."""
-
-    method: str
-    pattern: re.Pattern[str]
-    remaining: int
-    status: int = 0
-    seconds: float = 0.0
-    retry_after: int | None = None
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def matches(self, request: Request) -> bool:
-        method_matches = self.method in ("*", request.method.upper())
-        return method_matches and bool(self.pattern.search(request.path))
-
-    def response(self, path: str) -> Response:
-        headers = dict(self.headers)
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        body = self.body
-        if body is None:
-            body = _default_error_body(self.status, events=path == _EVENTS_PATH)
-        return Response(self.status, body, headers)
+def _fault_response(fault: Fault, path: str) -> Response:
+    """Return the response of an injected failure, with PagerDuty's error body."""
+    body = fault.body
+    if body is None:
+        body = _default_error_body(fault.status, events=path == _EVENTS_PATH)
+    return Response(fault.status, body, fault.response_headers())
 
 
 def _default_error_body(status: int, *, events: bool) -> Body:
@@ -126,8 +107,7 @@ class PagerDutySandbox:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._store = Store()
-        self._failures: list[_Fault] = []
-        self._delays: list[_Fault] = []
+        self._faults = Faults(self._lock)
         self._certificates: SandboxCertificates | None = None
         self._server: LocalServer | None = None
 
@@ -301,20 +281,15 @@ class PagerDutySandbox:
         headers adds any others. times=0 cancels what is left of earlier
         failures with the same method and pattern.
         """
-        if times == 0:
-            self._cancel(self._failures, method, path_pattern)
-            return
-        fault = _Fault(
-            method.upper(),
-            re.compile(path_pattern),
-            times,
-            status=status,
+        self._faults.fail(
+            method,
+            path_pattern,
+            status,
+            times=times,
             retry_after=retry_after,
             body=body,
-            headers=dict(headers or {}),
+            headers=headers,
         )
-        with self._lock:
-            self._failures.append(fault)
 
     def delay_next(
         self, method: str, path_pattern: str, seconds: float, *, times: int = 1
@@ -325,31 +300,7 @@ class PagerDutySandbox:
         the client has given up waiting. times=0 cancels what is left of
         earlier delays with the same method and pattern.
         """
-        if times == 0:
-            self._cancel(self._delays, method, path_pattern)
-            return
-        fault = _Fault(method.upper(), re.compile(path_pattern), times, seconds=seconds)
-        with self._lock:
-            self._delays.append(fault)
-
-    def _cancel(self, faults: list[_Fault], method: str, path_pattern: str) -> None:
-        with self._lock:
-            faults[:] = [
-                fault
-                for fault in faults
-                if (fault.method, fault.pattern.pattern)
-                != (method.upper(), path_pattern)
-            ]
-
-    @staticmethod
-    def _take_fault(faults: list[_Fault], request: Request) -> _Fault | None:
-        for fault in faults:
-            if fault.matches(request):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    faults.remove(fault)
-                return fault
-        return None
+        self._faults.delay(method, path_pattern, seconds, times=times)
 
     # Request handling
 
@@ -363,12 +314,11 @@ class PagerDutySandbox:
             self.requests.append((method, request.path))
             if events and method == "POST":
                 self.enqueue_attempts.append(_parse_or_none(request.body))
-            delay = self._take_fault(self._delays, request)
-            failure = self._take_fault(self._failures, request)
+            delay, failure = self._faults.take(request)
         if delay is not None:
             self._stopped.wait(delay.seconds)
         if failure is not None:
-            return failure.response(request.path)
+            return _fault_response(failure, request.path)
         try:
             if events:
                 return self._enqueue(request)
