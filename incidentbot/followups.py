@@ -36,6 +36,10 @@ class FollowupError(IncidentError):
     """A follow-up command that cannot be carried out, with the reason."""
 
 
+class NotAnIssue(FollowupError):
+    """A pasted GitLab item that is an incident, a task or another non-issue."""
+
+
 class MovedOnGitLab(FollowupError):
     """A pasted issue that was moved on GitLab; its new location is unknown."""
 
@@ -183,9 +187,11 @@ class Followups:
                 "of the issue it was moved to."
             )
         if issue.issue_type not in FOLLOWUP_TYPES:
-            raise FollowupError(
-                f"{issue.ref} is a {issue.issue_type}, not an issue, so it is "
-                "not linked as a follow-up."
+            kind = issue.issue_type.replace("_", " ")
+            article = "an" if kind[:1] in "aeiou" else "a"
+            raise NotAnIssue(
+                f"{issue.ref} is {article} {kind}, not an issue, so it is not "
+                "linked as a follow-up."
             )
         return self._link_issue(
             ref, issue, user, message=message, message_url=message_url, source=source

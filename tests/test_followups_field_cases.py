@@ -174,7 +174,10 @@ def test_work_item_task_is_not_linked(
         wire=False,
     )
 
-    assert chat.no_reply()
+    assert chat.replies() == (
+        "sre/follow-ups#318 is a task, not an issue, so it is not linked as a "
+        "follow-up."
+    )
     assert "no follow-ups yet" in chat.command("alice", "followup list")
     assert linked(gitlab_sandbox) == []
 

@@ -123,7 +123,8 @@ def test_reminders_fire_at_deadline(
 
     utc = due.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
     assert f"{FOLLOW_UPS}#1: lacks" in review
-    assert f"(due {utc})" in review
+    local = due.strftime("%Y-%m-%d %H:%M")
+    assert f"(due {utc}, {local} Europe/Berlin)" in review
     assert [at for at, _ in posts] == [due, overdue]
     assert all(is_business_day(at) for at, _ in posts)
     lead, imoc = (visible(text) for _, text in posts)

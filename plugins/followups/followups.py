@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from errbot import BotPlugin, botcmd
 from errbot.backends.base import Message
@@ -18,7 +19,7 @@ from errbot.backends.base import Message
 from incidentbot.args import split_first
 from incidentbot.business_days import review_deadline
 from incidentbot.chat_events import message_ts, slack_event
-from incidentbot.followups import FollowupError, MovedOnGitLab
+from incidentbot.followups import FollowupError, MovedOnGitLab, NotAnIssue
 from incidentbot.followups import Followups as FollowupService
 from incidentbot.gitlab_api import GitLabError
 from incidentbot.gitlab_links import GitLabLinks, NotFollowupKind, find_gitlab_links
@@ -136,7 +137,7 @@ class Followups(BotPlugin):
         lines = [f"Review of the follow-ups of {ref}:"]
         for number, item in enumerate(items, 1):
             due = (
-                f"due {format_utc(item.due)}"
+                f"due {format_utc(item.due)}, {self._lead_time(item.due)}"
                 if item.due
                 else "due the business day after the incident is resolved"
             )
@@ -156,6 +157,11 @@ class Followups(BotPlugin):
         return self._run(
             msg, args, lambda m, ref, text: self._link_command(m, ref, text, args)
         )
+
+    def _lead_time(self, at: datetime) -> str:
+        """Return a time as the lead reads it: "17:00 Europe/Berlin"."""
+        zone = self.incident.settings.calendar.time_zone
+        return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
 
     def _link_command(self, msg: Message, ref: str, text: str, args: str) -> str:
         if not text.strip() and args.strip().casefold() == ref.casefold():
@@ -328,7 +334,7 @@ class Followups(BotPlugin):
                 linked = self.service.link(
                     ref, issue.project, issue.iid, user, message=key
                 )
-            except MovedOnGitLab as error:
+            except (MovedOnGitLab, NotAnIssue) as error:
                 lines.append(str(error))
                 continue
             except FollowupError as error:
