@@ -544,12 +544,18 @@ class GitLab:
         After a create request timed out, this shows whether GitLab created
         the issue anyway, so the bot can adopt it instead of making a second.
         """
+        return self.find_new_issue(project, title, created_after, "incident")
+
+    def find_new_issue(
+        self, project: str | int, title: str, created_after: datetime, issue_type: str
+    ) -> Issue | None:
+        """Return the newest issue of this type and exact title created since then."""
         with self._calling(
-            f"looking for incident '{title}' in {self._describe(project)}"
+            f"looking for {issue_type} '{title}' in {self._describe(project)}"
         ):
             found = self._project(project).issues.list(
                 search=title,
-                issue_type="incident",
+                issue_type=issue_type,
                 created_after=created_after.isoformat(),
                 order_by="created_at",
                 sort="desc",

@@ -263,25 +263,9 @@ class FollowUpIssues:
         GitLab created the issue anyway. title is the title as given to
         create_issue.
         """
-        stored_title = defuse_mentions(title)
-        gitlab_adapter = self.gitlab
-        with gitlab_adapter._calling(
-            f"looking for issue '{stored_title}' in {gitlab_adapter._describe(project)}"
-        ):
-            found = gitlab_adapter._project(project).issues.list(
-                search=stored_title,
-                issue_type="issue",
-                created_after=created_after.isoformat(),
-                order_by="created_at",
-                sort="desc",
-                per_page=20,
-                get_all=False,
-                **gitlab_adapter._options,
-            )
-        for item in found:
-            if item.attributes.get("title") == stored_title:
-                return gitlab_adapter._issue(item.attributes)
-        return None
+        return self.gitlab.find_new_issue(
+            project, defuse_mentions(title), created_after, "issue"
+        )
 
     def add_labels(
         self,
