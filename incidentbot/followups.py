@@ -1,8 +1,8 @@
 """Follow-ups of an incident: GitLab issues linked to it as work to do after it.
 
 A follow-up is linked to the incident issue (`relates_to`), carries a note
-with the incident's context, and is listed in the incident's description;
-corrective actions get a section of their own. Each change is made on GitLab
+with the incident's context, and is listed in the incident's description.
+Corrective actions get a section of their own. Each change is made on GitLab
 first and stored only when GitLab accepted it, so a failure loses nothing
 that was acknowledged.
 """
@@ -282,7 +282,7 @@ class Followups:
         linked = self._link_issue(
             ref, issue, user, message="", message_url="", source="added"
         )
-        # The description already holds the context.
+        # The description already contains the context.
         with self.store.edit(ref) as stored:
             current = self.known(stored, issue.project_path, issue.iid)
             if current is not None:
@@ -501,7 +501,7 @@ def lacks(followup: FollowUp, issue: Issue, settings: Settings) -> list[str]:
 
 
 def context_note(incident: Incident, followup: FollowUp, message_url: str) -> str:
-    """Return the note that tells a follow-up's readers which incident it is for."""
+    """Return the note that names the incident a follow-up belongs to."""
     if incident.confidential:
         # The follow-up may be public, so a confidential title stays out.
         headline = f"Follow-up of incident {incident.ref} (confidential)"

@@ -154,7 +154,7 @@ class IncidentChannels:
         return self._invite(incident.channel, user, person)
 
     def check_person(self, person: str, raw_text: str) -> None:
-        """Raise ChannelError unless the chat service knows the person named.
+        """Raise ChannelError unless the chat service has a user with this name.
 
         A role given to a name nobody has would leave the role unfilled while
         the bot reports it filled. Backends that cannot look people up accept

@@ -4,7 +4,7 @@ For the severities the settings name (S1 and S2 by default), resolving the
 incident creates an issue in the review project from a template: summary,
 impact, timeline, follow-ups and corrective actions. It is linked to the
 incident and labelled for review. The engineering manager of the team that
-owns the root cause is told that a feature change lock may be needed.
+owns the root cause gets a message that a feature change lock may be needed.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class IncidentReviews:
         title = f"Incident review: {incident.ref}"
         if not incident.confidential:
             title += f" {incident.title}"
-        # A confidential incident's review holds its details, so it is
+        # A confidential incident's review contains its details, so it is
         # confidential too.
         issue = self.issues.create_issue_once(
             project,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    """What the bot was doing, the service's HTTP status and its message.
+    """An error of a remote service: the action, the HTTP status and the message.
 
     status is None when no response came (a timeout or a connection failure).
     str(error) is one sentence for chat and logs, and never contains a secret.

@@ -76,7 +76,7 @@ PASTE_MODES = ("link", "ask")
 
 @dataclass(frozen=True)
 class FollowupSettings:
-    """How follow-ups are linked and reviewed, and who hears about a review."""
+    """The settings of follow-up linking and review."""
 
     # "link": a pasted issue link becomes a follow-up at once; "ask": the bot
     # asks in the message's thread and `followup link <ref>` confirms.

@@ -265,7 +265,7 @@ def test_s2_closed_on_gitlab_gets_review(
     assert "Declared" in chat.command("alice", "incident declare S2 Checkout errors")
     gitlab_sandbox.edit_issue_directly("infra/production", 1, state_event="close")
 
-    # S2 asks for a status update every 30 minutes; the first reminder after
+    # S2 expects a status update every 30 minutes; the first reminder after
     # the close finds the issue closed on GitLab.
     posted = run_reminders(chat, declared_at + timedelta(minutes=31))
 

@@ -139,7 +139,7 @@ def test_slack_option_serves_workspace(
         app_token=values["SLACK_APP_TOKEN"]
     )["url"]
 
-    # config.py names the bot incidentbot unless INCIDENT_BOT_NAME says otherwise.
+    # config.py names the bot incidentbot unless INCIDENT_BOT_NAME is set.
     assert identity["user"] == "incidentbot"
     assert people == {
         "alice": "Alice Archer",

@@ -83,7 +83,7 @@ SLACK_API_URL = "https://slack.com/api/"
 # Retries of a Web API call that Slack rejected with 429, each after its
 # Retry-After.
 RATE_LIMIT_RETRIES = 3
-# Retries of a Web API call that Slack answered with a 5xx status.
+# Retries of a Web API call that failed with a 5xx status from Slack.
 SERVER_ERROR_RETRIES = 2
 # Extras key of a reply that goes through a slash command's response_url.
 RESPONSE_URL = "response_url"
