@@ -5,8 +5,9 @@ the upper-case names below, and errbot/config-template.py in the Errbot package
 documents each of them. Tokens and keys come only from the environment, and this
 file never prints or logs them.
 
-A setting that stops the start (an invalid settings file, log level or data
-directory) is reported on stderr, and the process exits with status 2.
+A setting that stops the start (an invalid settings file, log level, data
+directory or CA bundle) is reported on stderr, and the process exits with
+status 2.
 """
 
 import logging
@@ -72,6 +73,20 @@ def _admins(default: tuple[str, ...]) -> tuple[str, ...]:
     if value is None:
         return default
     return tuple(admin.strip() for admin in value.split(",") if admin.strip())
+
+
+def _ca_bundle(name: str) -> str | None:
+    value = _env(name)
+    if value is None:
+        return None
+    path = Path(value).resolve()
+    if not path.is_file():
+        _fail(
+            f"{name} is {value!r}, but {path} is not an existing file. Set {name} "
+            "to the path of a PEM file of CA certificates, or unset it to trust "
+            "the system's certificates."
+        )
+    return value
 
 
 def _warn_half_slack(bot_token_set: bool) -> None:
@@ -158,15 +173,21 @@ BOT_ALT_PREFIX_CASEINSENSITIVE = True
 CHATROOM_PRESENCE = ()
 TEXT_COLOR_THEME = "dark"
 
-# GitLab and PagerDuty, read by the Incident plugin. Each is None when unset,
-# because there is no default host. scripts/run-bot sets the URLs and the GitLab
-# token to the sandbox's when GITLAB_URL is unset.
+# GitLab and PagerDuty, read by the plugins. Each is None when unset, because
+# there is no default host. When GITLAB_URL is unset, scripts/run-bot sets the
+# GitLab and PagerDuty variables to the sandbox's.
 
 GITLAB_URL = _env("GITLAB_URL")
 GITLAB_TOKEN = _env("GITLAB_TOKEN")
 PAGERDUTY_API_KEY = _env("PAGERDUTY_API_KEY")
 # Email address of the PagerDuty user on whose behalf the bot acts.
 PAGERDUTY_FROM = _env("PAGERDUTY_FROM")
-# Base URLs of PagerDuty's REST API and Events API.
+# Base URLs of PagerDuty's REST API and Events API. When PAGERDUTY_API_KEY is
+# set and these are unset, the escalation plugin uses PagerDuty's own
+# https://api.pagerduty.com and https://events.pagerduty.com. When none of the
+# three is set, paging is off.
 PAGERDUTY_API_URL = _env("PAGERDUTY_API_URL")
 PAGERDUTY_EVENTS_URL = _env("PAGERDUTY_EVENTS_URL")
+# PEM file of the CA certificates that PagerDuty's TLS certificate must chain
+# to, instead of the system's, such as the sandbox's generated CA.
+PAGERDUTY_CA_BUNDLE = _ca_bundle("PAGERDUTY_CA_BUNDLE")

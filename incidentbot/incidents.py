@@ -28,6 +28,7 @@ from incidentbot.model import (
 from incidentbot.render import description_sections, initial_description
 from incidentbot.settings import Settings, Severity
 from incidentbot.store import IncidentStore
+from incidentbot.times import format_age
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ TAG_MITIGATED = "Impact mitigated"
 SECTION_TEXT_LIMIT = 20_000
 # GitLab rejects an issue title longer than 255 characters.
 TITLE_LIMIT = 255
+# A declare with the title of an open incident declared this recently is
+# taken as the same declare sent twice (a double click, a repeated slash
+# command), which must not open a second issue or page the IMOC again.
+REPEAT_WINDOW = timedelta(minutes=10)
 # GitLab rejects an issue description longer than 1,048,576 characters.
 DESCRIPTION_LIMIT = 1_048_576
 EXCERPT_LENGTH = 2_000
@@ -105,9 +110,29 @@ class Incidents:
                 f"The title is {len(title)} characters long; GitLab allows "
                 f"{TITLE_LIMIT}. Shorten it and put details in an update."
             )
-        # Two declares in one channel at once must not both create an issue.
-        with self.store.lock(f"declare/{channel}"):
+        # Two declares at once must not both create an issue, in one channel
+        # or (for a repeated declare) in two.
+        with self.store.lock("declare"):
+            self._refuse_repeat(title)
             return self._declare(level, title, channel, user, confidential)
+
+    def _refuse_repeat(self, title: str) -> None:
+        now = self.clock()
+        wanted = title.casefold()
+        for incident in self.store.all():
+            recent = now - incident.declared_at <= REPEAT_WINDOW
+            if incident.state == "resolved" or not recent:
+                continue
+            if " ".join(incident.title.split()).casefold() != wanted:
+                continue
+            age = format_age(now - incident.declared_at)
+            name = "(confidential)" if incident.confidential else f"'{title}'"
+            raise IncidentError(
+                f"{incident.ref} {name} was declared {age} ago by "
+                f"{incident.declared_by}, so nothing new was declared. Run its "
+                "commands in its channel, or give a different incident another "
+                "title."
+            )
 
     def _declare(
         self,
@@ -413,7 +438,7 @@ class Incidents:
         return incident
 
     def add_timeline(
-        self, ref: str, at: datetime, text: str, user: str
+        self, ref: str, at: datetime, text: str, user: str, *, kind: str = "manual"
     ) -> TimelineEntry:
         if not text.strip():
             raise IncidentError(
@@ -421,7 +446,7 @@ class Incidents:
             )
         _check_length("timeline entry", text)
         with self.store.edit(ref) as incident:
-            entry = TimelineEntry(at, text.strip(), user, "manual")
+            entry = TimelineEntry(at, text.strip(), user, kind)
             incident.add_timeline(entry)
             self._sync_description(incident)
             self._timeline_event(incident, entry, ())

@@ -18,7 +18,7 @@ class TimelineEntry:
     text: str
     author: str
     # The source of the entry: declared, update, manual, impact_start,
-    # impact_end, severity, role, mitigated, resolved or pin.
+    # impact_end, severity, role, mitigated, resolved, pin, page or handover.
     kind: str
     gitlab_event_id: str | None = None
 
@@ -98,6 +98,36 @@ class FollowUp:
 
 
 @dataclass
+class Page:
+    """One attempt to reach people for an incident: a page or a group mention."""
+
+    # "service" (Events API trigger), "team" (REST incident) or "group" (a
+    # Slack user group mentioned).
+    kind: str
+    target: str  # the key in the settings, such as "cmoc"
+    name: str  # the display name, such as "Communications Manager On Call"
+    at: datetime
+    by: str
+    message: str
+    dedup_key: str = ""
+    # "opened": PagerDuty confirmed a new page. "added": an open alert with the
+    # same dedup_key got the trigger, so nobody new was paged. "sent":
+    # PagerDuty accepted the event but the bot could not see the incident.
+    # "still_open": the team's PagerDuty incident was open, so nothing was
+    # sent. "failed": nothing was confirmed. "mentioned": a group was named.
+    outcome: str = "sent"
+    pagerduty_number: int | None = None
+    pagerduty_url: str = ""
+    # Why it failed, as one sentence, for "failed".
+    error: str = ""
+    automatic: bool = False
+
+    @property
+    def reached(self) -> bool:
+        return self.outcome in ("opened", "added", "still_open", "sent", "mentioned")
+
+
+@dataclass
 class Incident:
     """The bot's record of one incident issue."""
 
@@ -147,6 +177,17 @@ class Incident:
     followups: list[FollowUp] = field(default_factory=list)
     rejected_followups: dict[str, str] = field(default_factory=dict)
     review_issue: str = ""
+    # Pages and group mentions, in order, kept by the escalation plugin.
+    pages: list[Page] = field(default_factory=list)
+    # IMOC checklist items ticked by hand: item key to "person at time".
+    checklist_ticks: dict[str, str] = field(default_factory=dict)
+    checklist_posted: bool = False
+    # The automatic IMOC page: "" before it, then "paged" or "failed".
+    imoc_page: str = ""
+    # Chat name of the person on call asked to take the IMOC role over, and
+    # the PagerDuty user id whose shift that prompt was for.
+    handover_offer: str = ""
+    handover_shift: str = ""
 
     @property
     def ref(self) -> str:

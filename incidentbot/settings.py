@@ -2,7 +2,8 @@
 
 settings.example.toml at the repository root documents every key. Every key it
 shows is required, except the optional keys of a field (label_prefix for kinds
-other than "label", required, choices and help) and the [slack] table.
+other than "label", required, choices and help) and the [followups], [slack],
+[pagerduty] and [escalation] tables.
 Unknown keys are errors because they are usually typos of known ones.
 """
 
@@ -20,6 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from incidentbot import business_days
+from incidentbot.escalation_settings import (
+    EscalationSettings,
+    PagerDutyLimits,
+    parse_escalation,
+    parse_pagerduty,
+)
 
 GITLAB_TIERS = ("free", "premium")
 STATE_NAMES = ("active", "mitigated", "resolved")
@@ -139,6 +146,7 @@ class Settings:
     slash_commands: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_SLASH_COMMANDS)
     )
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
 
     def severity(self, text: str) -> Severity:
         """Return the severity that chat text such as "S2", "sev2" or "2" names.
@@ -306,6 +314,8 @@ def _parse(root: _Table) -> Settings:
         "calendar",
         "followups",
         "slack",
+        "pagerduty",
+        "escalation",
     )
     # Sections are read in the order of settings.example.toml, so the first
     # error reported is the first one in a file laid out like the example.
@@ -367,6 +377,17 @@ def _parse(root: _Table) -> Settings:
         else dict(DEFAULT_SLASH_COMMANDS)
     )
 
+    limits, services = (
+        parse_pagerduty(root.table("pagerduty"))
+        if "pagerduty" in root.data
+        else (PagerDutyLimits(), {})
+    )
+    escalation = (
+        parse_escalation(root.table("escalation"), services, limits, fields)
+        if "escalation" in root.data
+        else EscalationSettings(limits=limits, services=services)
+    )
+
     return Settings(
         incident_project=incident_project,
         followup_project=followup_project,
@@ -388,6 +409,7 @@ def _parse(root: _Table) -> Settings:
         calendar=calendar,
         followups=followups,
         slash_commands=slash_commands,
+        escalation=escalation,
     )
 
 

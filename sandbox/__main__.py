@@ -1,13 +1,17 @@
 """Run the GitLab and PagerDuty sandboxes, and optionally Slack's, until stopped.
 
-Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL and PAGERDUTY_EVENTS_URL
-as KEY=value lines once the servers listen, and writes the same lines to
---env-file when given. The PagerDuty sandbox serves plain HTTP unless
---pagerduty-tls is given, which makes it serve HTTPS, as the pagerduty client
-requires, and adds PAGERDUTY_CA_BUNDLE, the CA file to trust. With --slack it
-also serves the Slack emulator with a small workspace (sandbox/slack_demo.py)
-and adds SLACK_API_URL, SLACK_BOT_TOKEN and SLACK_APP_TOKEN. GitLab has the
-users alice, bob and carol either way. SIGINT or SIGTERM stops it.
+Prints GITLAB_URL, GITLAB_TOKEN, PAGERDUTY_API_URL, PAGERDUTY_EVENTS_URL,
+PAGERDUTY_API_KEY, PAGERDUTY_FROM and PAGERDUTY_CA_BUNDLE as KEY=value lines
+once the servers listen, and writes the same lines to --env-file when given.
+The PagerDuty sandbox serves HTTPS with a certificate made at start, because
+the pagerduty client accepts only https:// URLs, and PAGERDUTY_CA_BUNDLE is
+the CA file to trust. --pagerduty-plain-http makes it serve plain HTTP and
+leaves PAGERDUTY_CA_BUNDLE out. PagerDuty has the demo account of
+sandbox/pagerduty_demo.py, and its REST API requires PAGERDUTY_API_KEY.
+With --slack it also serves the Slack emulator with a small workspace
+(sandbox/slack_demo.py) and adds SLACK_API_URL, SLACK_BOT_TOKEN and
+SLACK_APP_TOKEN. GitLab has the users alice, bob and carol either way.
+SIGINT or SIGTERM stops it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,19 @@ from types import FrameType
 
 from sandbox.gitlab import DEFAULT_PROJECTS, GitLabSandbox
 from sandbox.pagerduty import PagerDutySandbox
+from sandbox.pagerduty_demo import API_KEY, FROM_EMAIL, add_demo_account
 from sandbox.slack import SlackSandbox
 from sandbox.slack_demo import PEOPLE, add_demo_workspace
+
+
+def _api_key(value: str) -> str:
+    # The key goes into a KEY=value line, and config.py reads a blank value
+    # as unset, so the bot would send no key at all.
+    if not value or any(character.isspace() for character in value):
+        raise argparse.ArgumentTypeError(
+            f"invalid key {value!r}: use a non-empty key without spaces"
+        )
+    return value
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,10 +66,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="TCP port of the PagerDuty sandbox; 0 picks a free one (default: 0)",
     )
     parser.add_argument(
-        "--pagerduty-tls",
+        "--pagerduty-plain-http",
         action="store_true",
-        help="serve the PagerDuty sandbox over HTTPS with a certificate made at "
-        "start, and print PAGERDUTY_CA_BUNDLE, the CA file that clients trust",
+        help="serve the PagerDuty sandbox over plain HTTP instead of HTTPS; the "
+        "pagerduty client, and so the bot, accepts only HTTPS",
+    )
+    parser.add_argument(
+        "--pagerduty-api-key",
+        default=API_KEY,
+        type=_api_key,
+        help=f"REST API key the PagerDuty sandbox requires (default: {API_KEY})",
     )
     parser.add_argument(
         "--tier",
@@ -149,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     for _, name, real_name in PEOPLE:
         gitlab.add_user(name, real_name)
     pagerduty = PagerDutySandbox(
-        host=args.host, port=args.pagerduty_port, tls=args.pagerduty_tls
+        host=args.host,
+        port=args.pagerduty_port,
+        tls=not args.pagerduty_plain_http,
+        api_key=args.pagerduty_api_key,
     )
+    add_demo_account(pagerduty)
     slack: SlackSandbox | None = None
     stop = threading.Event()
 
@@ -167,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             f"GITLAB_TOKEN={gitlab.token}",
             f"PAGERDUTY_API_URL={pagerduty.url}",
             f"PAGERDUTY_EVENTS_URL={pagerduty.url}",
+            f"PAGERDUTY_API_KEY={args.pagerduty_api_key}",
+            f"PAGERDUTY_FROM={FROM_EMAIL}",
         ]
         if pagerduty.ca_bundle is not None:
             lines.append(f"PAGERDUTY_CA_BUNDLE={pagerduty.ca_bundle}")

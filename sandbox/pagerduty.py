@@ -82,9 +82,9 @@ def _default_error_body(status: int, *, events: bool) -> Body:
 class PagerDutySandbox:
     """PagerDuty emulator served on 127.0.0.1 in a background thread.
 
-    api_key None turns REST authentication off, since `python -m sandbox`
-    prints no key for the bot to use. With a key, REST requests need
-    "Authorization: Token token=<key>" (or "Bearer <key>") as on PagerDuty.
+    With api_key, REST requests need "Authorization: Token token=<key>" (or
+    "Bearer <key>") as on PagerDuty. api_key None turns REST authentication
+    off, for tests that do not exercise it.
     """
 
     def __init__(
@@ -161,15 +161,27 @@ class PagerDutySandbox:
 
     # Setup
 
-    def add_user(self, name: str, email: str) -> str:
-        """Create a user (or find one with this email) and return its id."""
-        with self._lock:
-            return self._store.add_user(name, email).id
+    def add_user(self, name: str, email: str, *, id: str | None = None) -> str:
+        """Create a user and return its id.
 
-    def add_schedule(self, name: str, on_call: str | None = None) -> str:
-        """Create a schedule with on_call (a user id, or None for a gap) on call now."""
+        id is a fixed id of upper-case letters and digits, such as PUALICE,
+        and defaults to a generated one. Without id, an existing user with
+        this email is returned instead. Raises ValueError for an id already
+        used or an email that belongs to another user.
+        """
         with self._lock:
-            return self._store.add_schedule(name, on_call).id
+            return self._store.add_user(name, email, id=id).id
+
+    def add_schedule(
+        self, name: str, on_call: str | None = None, *, id: str | None = None
+    ) -> str:
+        """Create a schedule with on_call (a user id, or None for a gap) on call now.
+
+        id is a fixed id as for add_user, and defaults to a generated one.
+        Returns the schedule's id.
+        """
+        with self._lock:
+            return self._store.add_schedule(name, on_call, id=id).id
 
     def set_on_call(self, schedule_id: str, user_id: str | None) -> None:
         """Hand a schedule's current shift to user_id, or leave it empty with None."""
@@ -179,26 +191,41 @@ class PagerDutySandbox:
                 raise KeyError(f"no user {user_id!r} in the sandbox")
             schedule.on_call = user_id
 
-    def add_escalation_policy(self, name: str, levels: Sequence[Sequence[str]]) -> str:
+    def add_escalation_policy(
+        self,
+        name: str,
+        levels: Sequence[Sequence[str]],
+        *,
+        id: str | None = None,
+    ) -> str:
         """Create an escalation policy and return its id.
 
         levels contains the user and schedule ids of each escalation rule,
-        first level first.
+        first level first. id is a fixed id as for add_user, and defaults to
+        a generated one.
         """
         with self._lock:
-            return self._store.add_policy(name, levels).id
+            return self._store.add_policy(name, levels, id=id).id
 
     def add_service(
-        self, name: str, escalation_policy_id: str, *, routing_key: str | None = None
+        self,
+        name: str,
+        escalation_policy_id: str,
+        *,
+        routing_key: str | None = None,
+        id: str | None = None,
     ) -> Service:
         """Create a service with an Events API v2 integration.
 
         routing_key defaults to 32 random hexadecimal digits, the format of
-        PagerDuty's integration keys. Returns a copy of the service record,
+        PagerDuty's integration keys. id is a fixed id as for add_user, and
+        defaults to a generated one. Returns a copy of the service record,
         with its id and routing_key.
         """
         with self._lock:
-            created = self._store.add_service(name, escalation_policy_id, routing_key)
+            created = self._store.add_service(
+                name, escalation_policy_id, routing_key, id=id
+            )
             return dataclasses.replace(created)
 
     def acknowledge_incident(self, incident_id: str) -> None:

@@ -1,6 +1,7 @@
 """State of the PagerDuty sandbox and the rules that change it.
 
-Users, schedules, escalation policies and services are set up by tests.
+Users, schedules, escalation policies and services are set up by tests
+and by sandbox/pagerduty_demo.py, with generated or fixed ids.
 Events API v2 events and REST requests create alerts and incidents by the
 rules PagerDuty documents for the Events API v2 ("Alert De-Duplication" and
 "Event Action Behavior") and the Incident Creation API. Methods return
@@ -32,6 +33,7 @@ EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 OPEN_STATUSES = ("triggered", "acknowledged")
 INCIDENT_STATUSES = ("triggered", "acknowledged", "resolved")
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]*")
+_RECORD_ID = re.compile(r"[A-Z0-9]+")
 
 Body = dict[str, Any]
 
@@ -151,25 +153,76 @@ class Store:
 
     def new_id(self) -> str:
         # PagerDuty ids are seven upper-case letters and digits, often
-        # starting with P.
-        return f"P{next(self._ids):06d}"
+        # starting with P. A fixed id given at setup may take a number of
+        # the sequence, which is then skipped.
+        while True:
+            candidate = f"P{next(self._ids):06d}"
+            if not self._id_in_use(candidate):
+                return candidate
+
+    def _id_in_use(self, record_id: str) -> bool:
+        tables: tuple[dict[str, Any], ...] = (
+            self.users,
+            self.schedules,
+            self.policies,
+            self.services,
+            self.alerts,
+            self.incidents,
+        )
+        return any(record_id in table for table in tables)
+
+    def _claim_id(self, record_id: str | None) -> str:
+        """Return record_id checked as a new id, or a generated id for None.
+
+        Ids are unique across all records, not per type as on PagerDuty,
+        because escalation levels name users and schedules by id alone.
+        Raises ValueError for an id that is malformed or already used.
+        """
+        if record_id is None:
+            return self.new_id()
+        if not _RECORD_ID.fullmatch(record_id):
+            raise ValueError(
+                f"invalid id {record_id!r}: use upper-case letters and digits, "
+                "as PagerDuty ids such as PUALICE do"
+            )
+        if self._id_in_use(record_id):
+            raise ValueError(
+                f"id {record_id!r} is already used by another sandbox record. "
+                "Choose another id."
+            )
+        return record_id
 
     # Setup
 
-    def add_user(self, name: str, email: str) -> User:
+    def add_user(self, name: str, email: str, *, id: str | None = None) -> User:
+        """Create a user, or without id return the user who has this email.
+
+        Raises ValueError when id is given and the email belongs to another
+        user, or when the id is malformed or already used.
+        """
+        fixed_id = self._claim_id(id) if id is not None else None
         for user in self.users.values():
-            if user.email.lower() == email.lower():
+            if user.email.lower() != email.lower():
+                continue
+            if fixed_id is None:
                 return user
-        user = User(self.new_id(), name, email)
+            raise ValueError(
+                f"email {email!r} already belongs to user {user.id}, so user "
+                f"{fixed_id!r} cannot have it. Use another email."
+            )
+        user = User(fixed_id or self.new_id(), name, email)
         self.users[user.id] = user
         return user
 
-    def add_schedule(self, name: str, on_call: str | None) -> Schedule:
+    def add_schedule(
+        self, name: str, on_call: str | None, *, id: str | None = None
+    ) -> Schedule:
         if on_call is not None:
             self._require(self.users, on_call, "user")
+        schedule_id = self._claim_id(id)
         start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         schedule = Schedule(
-            self.new_id(),
+            schedule_id,
             name,
             on_call,
             start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -179,7 +232,7 @@ class Store:
         return schedule
 
     def add_policy(
-        self, name: str, levels: Sequence[Sequence[str]]
+        self, name: str, levels: Sequence[Sequence[str]], *, id: str | None = None
     ) -> EscalationPolicy:
         if not levels or any(not targets for targets in levels):
             raise ValueError("every escalation level needs at least one target")
@@ -187,12 +240,17 @@ class Store:
             for target in targets:
                 if target not in self.users and target not in self.schedules:
                     raise KeyError(f"no user or schedule {target!r} in the sandbox")
-        policy = EscalationPolicy(self.new_id(), name, [list(t) for t in levels])
+        policy = EscalationPolicy(self._claim_id(id), name, [list(t) for t in levels])
         self.policies[policy.id] = policy
         return policy
 
     def add_service(
-        self, name: str, policy_id: str, routing_key: str | None = None
+        self,
+        name: str,
+        policy_id: str,
+        routing_key: str | None = None,
+        *,
+        id: str | None = None,
     ) -> Service:
         self._require(self.policies, policy_id, "escalation policy")
         key = routing_key if routing_key is not None else uuid.uuid4().hex
@@ -202,7 +260,7 @@ class Store:
             )
         if self.service_by_routing_key(key) is not None:
             raise ValueError(f"routing key {key!r} is already used by another service")
-        service = Service(self.new_id(), name, policy_id, key)
+        service = Service(self._claim_id(id), name, policy_id, key)
         self.services[service.id] = service
         return service
 

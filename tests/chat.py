@@ -145,3 +145,18 @@ class Chat:
             reacted_to=reacted_to,
         )
         self.testbot.bot.callback_reaction(reaction)
+
+
+def visible(text: str) -> str:
+    """Return text as a reader sees it: Slack escaping's word joiners are invisible."""
+    return text.replace("\u2060", "")
+
+
+def posted(chat: Chat) -> list[str]:
+    """Return every message the bot posted since the last read, as people see them."""
+    messages: list[str] = []
+    while True:
+        try:
+            messages.append(visible(chat.testbot.pop_message(timeout=0.3)))
+        except Empty:
+            return messages

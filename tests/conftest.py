@@ -11,7 +11,10 @@ import pytest
 from errbot.backends.test import TestBot
 
 from sandbox.gitlab import GitLabSandbox
+from sandbox.pagerduty import PagerDutySandbox
+from sandbox.pagerduty_demo import API_KEY, add_demo_account
 from tests.chat import Chat
+from tests.replay_pages import pagerduty_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,4 +75,28 @@ def start_bot(bot_config: dict[str, Any]) -> Iterator[BotFactory]:
 
 @pytest.fixture
 def chat(start_bot: BotFactory) -> Chat:
+    return Chat(start_bot())
+
+
+@pytest.fixture
+def pagerduty_sandbox() -> Iterator[PagerDutySandbox]:
+    """The PagerDuty emulator over HTTPS with the demo account of `make run`."""
+    server = PagerDutySandbox(tls=True, api_key=API_KEY)
+    server.start()
+    add_demo_account(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def paging_config(
+    bot_config: dict[str, Any], pagerduty_sandbox: PagerDutySandbox
+) -> dict[str, Any]:
+    """bot_config with PagerDuty set up; bots started after this can page."""
+    bot_config.update(pagerduty_config(pagerduty_sandbox))
+    return bot_config
+
+
+@pytest.fixture
+def paging_chat(paging_config: dict[str, Any], start_bot: BotFactory) -> Chat:
     return Chat(start_bot())

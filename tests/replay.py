@@ -18,13 +18,6 @@ from tests.chat import slack_ts
 
 REPLAYS = Path(__file__).resolve().parent / "replays"
 
-# Commands of the escalation plugin, which the bot does not have yet. These
-# events are skipped and each skip is printed.
-OTHER_PLUGINS = {
-    "incident escalate": "escalation to a team is the escalation plugin's",
-    "pd ": "PagerDuty paging is the escalation plugin's",
-}
-
 
 class ChatDriver(Protocol):
     """The chat interface that play() and the end-state checks use.
@@ -56,7 +49,6 @@ class ReplayRun:
     expected: dict[str, Any]
     ts_by_line: dict[int, str] = field(default_factory=dict)
     replies: dict[int, str] = field(default_factory=dict)
-    skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
 def load(name: str) -> ReplayRun:
@@ -64,15 +56,6 @@ def load(name: str) -> ReplayRun:
     events = [json.loads(line) for line in lines if line.strip()]
     expected = json.loads((REPLAYS / f"{name}.expected.json").read_text("utf-8"))
     return ReplayRun(name, events, expected)
-
-
-def skip_reason(event: dict[str, Any]) -> str | None:
-    if event["kind"] != "command":
-        return None
-    for prefix, reason in OTHER_PLUGINS.items():
-        if event["text"].startswith(prefix):
-            return reason
-    return None
 
 
 def play(
@@ -88,11 +71,6 @@ def play(
     for line in range(start, end):
         event = run.events[line]
         chat.at(event["at"])
-        reason = skip_reason(event)
-        if reason is not None:
-            run.skipped.append((line, reason))
-            print(f"{run.name} line {line} skipped: {reason}: {event['text']}")
-            continue
         if event["kind"] == "reaction":
             target = run.ts_by_line[event["target"]]
             chat.react(event["user"], event["emoji"], target)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,7 +35,7 @@ IMPORT_CONFIG = textwrap.dedent(
         "BOT_EXTRA_BACKEND_DIR", "BOT_PREFIX", "BOT_ALT_PREFIXES",
         "CHATROOM_PRESENCE", "TEXT_COLOR_THEME", "INCIDENT_SETTINGS",
         "GITLAB_URL", "PAGERDUTY_FROM", "PAGERDUTY_API_URL",
-        "PAGERDUTY_EVENTS_URL", "CORE_PLUGINS",
+        "PAGERDUTY_EVENTS_URL", "PAGERDUTY_CA_BUNDLE", "CORE_PLUGINS",
     ]
     values = {name: getattr(config, name, None) for name in names}
     values["identity_keys"] = sorted(config.BOT_IDENTITY)
@@ -228,6 +229,37 @@ def test_service_variables_have_no_default(tmp_path: Path) -> None:
     assert config["PAGERDUTY_FROM"] is None
     assert config["PAGERDUTY_API_URL"] is None
     assert config["PAGERDUTY_EVENTS_URL"] is None
+    assert config["PAGERDUTY_CA_BUNDLE"] is None
+
+
+def test_pagerduty_ca_bundle_passed_through(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+
+    config = import_config(tmp_path, PAGERDUTY_CA_BUNDLE=str(bundle))
+
+    assert config["PAGERDUTY_CA_BUNDLE"] == str(bundle)
+
+
+def test_missing_pagerduty_ca_bundle_exits_2(tmp_path: Path) -> None:
+    bundle = tmp_path / "gone" / "ca.pem"
+
+    result = run_config(tmp_path, PAGERDUTY_CA_BUNDLE=str(bundle))
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"config.py: PAGERDUTY_CA_BUNDLE is '{bundle}', but {bundle} is not an "
+        "existing file. Set PAGERDUTY_CA_BUNDLE to the path of a PEM file of CA "
+        "certificates, or unset it to trust the system's certificates.\n"
+    )
+
+
+def test_pagerduty_ca_bundle_directory_exits_2(tmp_path: Path) -> None:
+    result = run_config(tmp_path, PAGERDUTY_CA_BUNDLE=str(tmp_path))
+
+    assert result.returncode == 2
+    assert f"{tmp_path} is not an existing file" in result.stderr
 
 
 def test_settings_default_to_example(tmp_path: Path) -> None:
@@ -331,9 +363,17 @@ def test_errbot_text_console_starts_and_stops(tmp_path: Path) -> None:
 def test_run_bot_starts_and_stops_sandbox(tmp_path: Path) -> None:
     # scripts/run-bot without GITLAB_URL: it starts the sandbox, runs Errbot on
     # the text console (which reads end-of-file and exits) and stops the sandbox.
+    # The sandbox's PagerDuty variables replace these, or else config.py would
+    # stop on the missing CA bundle.
+    pagerduty = {
+        "PAGERDUTY_API_URL": "https://127.0.0.1:9",
+        "PAGERDUTY_API_KEY": SECRETS["PAGERDUTY_API_KEY"],
+        "PAGERDUTY_FROM": "oncall@example.org",
+        "PAGERDUTY_CA_BUNDLE": str(tmp_path / "missing.pem"),
+    }
     result = subprocess.run(
         [str(REPO / "scripts" / "run-bot")],
-        env=base_environment(tmp_path, TMPDIR=str(tmp_path)),
+        env=base_environment(tmp_path, TMPDIR=str(tmp_path), **pagerduty),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -351,6 +391,13 @@ def test_run_bot_starts_and_stops_sandbox(tmp_path: Path) -> None:
         encoding="utf-8"
     )
     assert f"GITLAB_URL={url}\n" in sandbox_log
+    assert re.search(
+        r", PagerDuty at https://127\.0\.0\.1:\d+ acting as "
+        r"incidentbot@example\.com \(log: ",
+        first_line,
+    ), first_line
+    assert "PAGERDUTY_CA_BUNDLE=" in sandbox_log
+    assert_no_secret(result.stdout, result.stderr)
     assert list(tmp_path.glob("incidentbot-run.*")) == []
     # The sandbox has stopped, so its port refuses connections.
     with pytest.raises(ConnectionRefusedError):

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from sandbox.gitlab import GitLabSandbox
+from sandbox.pagerduty import PagerDutySandbox
 from tests.chat import Chat, point_links_at
 from tests.conftest import BotFactory
 from tests.replay import ChatDriver, ReplayRun, load, play
 from tests.replay_followups import check_followups, prepare_gitlab
+from tests.replay_pages import check_pages
 
 REPLAY_NAMES = ["registry-cny-manifest-apdex-s3", "push-mirrors-failing-s3-to-s2"]
 SCOPES = ("Incident", "severity", "Service", "RootCause")
@@ -54,7 +56,10 @@ def utc(text: str) -> str:
 
 
 def check_end_state(
-    run: ReplayRun, gitlab_sandbox: GitLabSandbox, chat: ChatDriver
+    run: ReplayRun,
+    gitlab_sandbox: GitLabSandbox,
+    chat: ChatDriver,
+    pagerduty: PagerDutySandbox,
 ) -> None:
     expected = run.expected
     issue = incident_issue(gitlab_sandbox, run)
@@ -130,22 +135,31 @@ def check_end_state(
     assert f"lead: {expected['roles']['lead']}" in roles
 
     check_followups(run, gitlab_sandbox, stored, description)
+    check_pages(run, stored, pagerduty)
 
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
 def test_replay_end_state(
-    name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
+    name: str,
+    paging_config: dict[str, Any],
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
+    pagerduty_sandbox: PagerDutySandbox,
 ) -> None:
     run = load(name)
     prepare_gitlab(run, gitlab_sandbox)
     chat = Chat(start_bot(), gitlab_url=gitlab_sandbox.url)
     play(run, chat)
-    check_end_state(run, gitlab_sandbox, chat)
+    check_end_state(run, gitlab_sandbox, chat, pagerduty_sandbox)
 
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
 def test_replay_survives_restart(
-    name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
+    name: str,
+    paging_config: dict[str, Any],
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
+    pagerduty_sandbox: PagerDutySandbox,
 ) -> None:
     run = load(name)
     prepare_gitlab(run, gitlab_sandbox)
@@ -155,12 +169,15 @@ def test_replay_survives_restart(
     restarted = Chat(start_bot(), channel=str(chat.room), gitlab_url=gitlab_sandbox.url)
     restarted.at(chat.now)
     play(run, restarted, start=half)
-    check_end_state(run, gitlab_sandbox, restarted)
+    check_end_state(run, gitlab_sandbox, restarted, pagerduty_sandbox)
 
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
 def test_replay_commands_all_succeed(
-    name: str, start_bot: BotFactory, gitlab_sandbox: GitLabSandbox
+    name: str,
+    paging_config: dict[str, Any],
+    start_bot: BotFactory,
+    gitlab_sandbox: GitLabSandbox,
 ) -> None:
     run = load(name)
     prepare_gitlab(run, gitlab_sandbox)

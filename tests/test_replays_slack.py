@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from sandbox.gitlab import GitLabSandbox
+from sandbox.pagerduty import PagerDutySandbox
 from sandbox.slack import SlackSandbox
-from tests.replay import ReplayRun, load, play, skip_reason
+from tests.replay import ReplayRun, load, play
 from tests.replay_followups import prepare_gitlab
+from tests.replay_pages import pagerduty_config
 from tests.slack_bot import assert_local_only, start_slack_bot, stop_slack_bot
 from tests.slack_chat import GENERAL, MENTION, SlackChat
 from tests.test_replays import REPLAY_NAMES, check_end_state
@@ -36,9 +38,7 @@ def replay_people(run: ReplayRun) -> list[str]:
 def check_replies(run: ReplayRun) -> None:
     """Check that every command played got a reply, and none reports a failure."""
     commands = [
-        line
-        for line, event in enumerate(run.events)
-        if event["kind"] == "command" and line not in dict(run.skipped)
+        line for line, event in enumerate(run.events) if event["kind"] == "command"
     ]
     assert sorted(run.replies) == commands
     for line, reply in run.replies.items():
@@ -70,7 +70,7 @@ def check_channels(run: ReplayRun, chat: SlackChat, slack: SlackSandbox) -> None
     ):
         posted = {message["text"] for message in slack.messages(channel)}
         for event in events:
-            if event["kind"] == "reaction" or skip_reason(event) is not None:
+            if event["kind"] == "reaction":
                 continue
             prefix = "!" if event["kind"] == "command" else ""
             assert chat.wire(prefix + event["text"]) in posted, (channel, event)
@@ -111,48 +111,59 @@ def incident_ref(chat: SlackChat) -> str:
 @pytest.mark.parametrize("name", REPLAY_NAMES)
 def test_slack_replay_end_state(
     name: str,
-    bot: Any,
     slack: SlackSandbox,
     gitlab_sandbox: GitLabSandbox,
+    pagerduty_sandbox: PagerDutySandbox,
+    data_dir: Path,
     hosts: list[str],
 ) -> None:
     run = load(name)
     prepare_gitlab(run, gitlab_sandbox)
-    chat = SlackChat(slack, bot, replay_people(run), gitlab_url=gitlab_sandbox.url)
-
-    play(run, chat)
-
-    check_end_state(run, gitlab_sandbox, chat)
-    check_replies(run)
-    check_channels(run, chat, slack)
-    check_link_replies(run, chat, slack)
+    paging = pagerduty_config(pagerduty_sandbox)
+    bot, thread = start_slack_bot(slack, gitlab_sandbox, data_dir, overrides=paging)
+    try:
+        chat = SlackChat(slack, bot, replay_people(run), gitlab_url=gitlab_sandbox.url)
+        play(run, chat)
+        check_end_state(run, gitlab_sandbox, chat, pagerduty_sandbox)
+        check_replies(run)
+        check_channels(run, chat, slack)
+        check_link_replies(run, chat, slack)
+    finally:
+        stop_slack_bot(bot, thread)
     assert_local_only(slack, hosts)
 
 
 @pytest.mark.parametrize("name", REPLAY_NAMES)
 def test_slack_replay_survives_restart(
-    name: str, slack: SlackSandbox, gitlab_sandbox: GitLabSandbox, data_dir: Path
+    name: str,
+    slack: SlackSandbox,
+    gitlab_sandbox: GitLabSandbox,
+    pagerduty_sandbox: PagerDutySandbox,
+    data_dir: Path,
 ) -> None:
     run = load(name)
     prepare_gitlab(run, gitlab_sandbox)
     half = len(run.events) // 2
     people = replay_people(run)
+    paging = pagerduty_config(pagerduty_sandbox)
 
-    first, thread = start_slack_bot(slack, gitlab_sandbox, data_dir)
+    first, thread = start_slack_bot(slack, gitlab_sandbox, data_dir, overrides=paging)
     try:
         chat = SlackChat(slack, first, people, gitlab_url=gitlab_sandbox.url)
         play(run, chat, stop=half)
     finally:
         stop_slack_bot(first, thread)
 
-    second, thread = start_slack_bot(slack, gitlab_sandbox, data_dir, connections=2)
+    second, thread = start_slack_bot(
+        slack, gitlab_sandbox, data_dir, connections=2, overrides=paging
+    )
     try:
         restarted = SlackChat(
             slack, second, people, room=chat.room, gitlab_url=gitlab_sandbox.url
         )
         restarted.at(chat.now)
         play(run, restarted, start=half)
-        check_end_state(run, gitlab_sandbox, restarted)
+        check_end_state(run, gitlab_sandbox, restarted, pagerduty_sandbox)
         check_channels(run, restarted, slack)
         check_link_replies(run, restarted, slack)
     finally:

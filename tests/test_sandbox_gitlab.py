@@ -14,6 +14,7 @@ import requests
 
 from sandbox.gitlab import GitLabSandbox
 from sandbox.pagerduty import PagerDutySandbox
+from sandbox.pagerduty_demo import IMOC_ROUTING_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = "/projects/infra%2Fproduction"
@@ -741,9 +742,21 @@ def test_command_line_writes_env_file(tmp_path: Path) -> None:
             headers={"PRIVATE-TOKEN": values["GITLAB_TOKEN"]},
             timeout=5,
         )
+        # The PagerDuty sandbox serves HTTPS by default, trusted through the
+        # CA bundle it prints, and its demo account has this routing key.
         event = requests.post(
             f"{values['PAGERDUTY_EVENTS_URL']}/v2/enqueue",
-            json={"routing_key": "r", "event_action": "trigger", "dedup_key": "k1"},
+            json={
+                "routing_key": IMOC_ROUTING_KEY,
+                "event_action": "trigger",
+                "dedup_key": "k1",
+                "payload": {
+                    "summary": "Checkout errors",
+                    "source": "incidentbot",
+                    "severity": "critical",
+                },
+            },
+            verify=values["PAGERDUTY_CA_BUNDLE"],
             timeout=5,
         )
     finally:
@@ -753,10 +766,14 @@ def test_command_line_writes_env_file(tmp_path: Path) -> None:
     assert sorted(values) == [
         "GITLAB_TOKEN",
         "GITLAB_URL",
+        "PAGERDUTY_API_KEY",
         "PAGERDUTY_API_URL",
+        "PAGERDUTY_CA_BUNDLE",
         "PAGERDUTY_EVENTS_URL",
+        "PAGERDUTY_FROM",
     ]
     assert values["GITLAB_URL"].startswith("http://127.0.0.1:")
+    assert values["PAGERDUTY_EVENTS_URL"].startswith("https://127.0.0.1:")
     assert version.status_code == 200
     assert event.status_code == 202
     assert event.json()["dedup_key"] == "k1"

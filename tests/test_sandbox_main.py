@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,11 @@ def test_slack_option_prints_variables(
     assert sorted(values) == [
         "GITLAB_TOKEN",
         "GITLAB_URL",
+        "PAGERDUTY_API_KEY",
         "PAGERDUTY_API_URL",
+        "PAGERDUTY_CA_BUNDLE",
         "PAGERDUTY_EVENTS_URL",
+        "PAGERDUTY_FROM",
         "SLACK_API_URL",
         "SLACK_APP_TOKEN",
         "SLACK_BOT_TOKEN",
@@ -164,6 +168,87 @@ def test_unknown_method_logged_on_stderr(tmp_path: Path) -> None:
     assert response.json() == {"ok": False, "error": "unknown_method"}
     assert "unknown Slack Web API method files.upload was called" in stderr
     assert process.returncode == 0
+
+
+# python -m sandbox: PagerDuty options
+
+
+@contextmanager
+def running_sandbox(tmp_path: Path, *arguments: str) -> Iterator[dict[str, str]]:
+    """Run `python -m sandbox` with arguments and yield the variables it printed."""
+    env_file = tmp_path / "sandbox.env"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--env-file", str(env_file), *arguments],
+        cwd=REPO,
+        env=environment(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_file(env_file, process, timeout=20)
+        lines = env_file.read_text(encoding="utf-8").splitlines()
+        yield dict(line.split("=", 1) for line in lines)
+    finally:
+        _, stderr = stop(process, signal.SIGTERM)
+    assert process.returncode == 0, stderr
+
+
+def list_services(url: str, key: str, ca_bundle: str | bool) -> requests.Response:
+    return requests.get(
+        f"{url}/services",
+        headers={"Authorization": f"Token token={key}"},
+        verify=ca_bundle,
+        timeout=5,
+    )
+
+
+def test_pagerduty_plain_http_option(tmp_path: Path) -> None:
+    with running_sandbox(tmp_path, "--pagerduty-plain-http") as values:
+        # verify=True is ignored for http:// URLs.
+        response = list_services(
+            values["PAGERDUTY_API_URL"], values["PAGERDUTY_API_KEY"], True
+        )
+
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", values["PAGERDUTY_API_URL"])
+    assert values["PAGERDUTY_EVENTS_URL"] == values["PAGERDUTY_API_URL"]
+    assert "PAGERDUTY_CA_BUNDLE" not in values
+    assert values["PAGERDUTY_API_KEY"] == "sandbox-pagerduty-key"
+    assert values["PAGERDUTY_FROM"] == "incidentbot@example.com"
+    assert response.status_code == 200
+    assert "Incident Manager On Call" in [
+        service["name"] for service in response.json()["services"]
+    ]
+
+
+def test_pagerduty_api_key_option(tmp_path: Path) -> None:
+    with running_sandbox(tmp_path, "--pagerduty-api-key", "my-local-key") as values:
+        url, bundle = values["PAGERDUTY_API_URL"], values["PAGERDUTY_CA_BUNDLE"]
+        accepted = list_services(url, "my-local-key", bundle)
+        default_key = list_services(url, "sandbox-pagerduty-key", bundle)
+
+    assert values["PAGERDUTY_API_KEY"] == "my-local-key"
+    assert url.startswith("https://127.0.0.1:")
+    assert accepted.status_code == 200
+    assert default_key.status_code == 401
+
+
+def test_blank_pagerduty_api_key_rejected(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--pagerduty-api-key", " "],
+        cwd=REPO,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert (
+        "argument --pagerduty-api-key: invalid key ' ': use a non-empty key "
+        "without spaces" in result.stderr
+    )
 
 
 # python -m sandbox.slack_say

@@ -21,6 +21,7 @@ import pytest
 
 from incidentbot.pagerduty_api import PagerDuty
 from sandbox.pagerduty import PagerDutySandbox
+from sandbox.pagerduty_demo import IMOC_ROUTING_KEY
 from tests.pagerduty_world import API_KEY, FROM, World, running_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -555,6 +556,76 @@ def test_wrong_api_key_unauthorized(world: World) -> None:
     }
 
 
+# Setup with fixed ids
+
+
+def test_fixed_ids_served(world: World) -> None:
+    sandbox = world.sandbox
+    user = sandbox.add_user("Dana Diaz", "dana@example.com", id="PUDANA1")
+    schedule = sandbox.add_schedule("IMOC rotation", user, id="PSIMOC1")
+    policy = sandbox.add_escalation_policy("IMOC", [[schedule]], id="PEIMOC1")
+    service = sandbox.add_service("Incident Manager On Call", policy, id="PVIMOC1")
+    client = rest_client(world)
+
+    fetched = client.rget("services/PVIMOC1")
+    entries = client.list_all("oncalls", params={"schedule_ids": ["PSIMOC1"]})
+
+    assert (user, schedule, policy, service.id) == (
+        "PUDANA1",
+        "PSIMOC1",
+        "PEIMOC1",
+        "PVIMOC1",
+    )
+    assert fetched["escalation_policy"]["id"] == "PEIMOC1"
+    assert [(e["user"]["id"], e["schedule"]["id"]) for e in entries] == [
+        ("PUDANA1", "PSIMOC1")
+    ]
+
+
+def test_duplicate_fixed_id_rejected(world: World) -> None:
+    sandbox = world.sandbox
+    sandbox.add_user("Dana Diaz", "dana@example.com", id="PUDANA1")
+
+    with pytest.raises(ValueError, match="id 'PUDANA1' is already used"):
+        sandbox.add_user("Dana Doe", "dana.doe@example.com", id="PUDANA1")
+    # Escalation levels name users and schedules by id alone, so a schedule
+    # cannot share a user's id either.
+    with pytest.raises(ValueError, match="id 'PUDANA1' is already used"):
+        sandbox.add_schedule("IMOC rotation", id="PUDANA1")
+    with pytest.raises(ValueError, match=f"id '{world.databases_policy}'"):
+        sandbox.add_escalation_policy(
+            "IMOC", [[world.alice]], id=world.databases_policy
+        )
+    with pytest.raises(ValueError, match=f"id '{world.payments_db.id}'"):
+        sandbox.add_service("checkout", world.search_policy, id=world.payments_db.id)
+
+
+def test_fixed_id_with_taken_email_rejected(world: World) -> None:
+    with pytest.raises(ValueError) as raised:
+        world.sandbox.add_user("Alice Again", "ALICE@example.com", id="PUALICE")
+
+    assert str(raised.value) == (
+        f"email 'ALICE@example.com' already belongs to user {world.alice}, so "
+        "user 'PUALICE' cannot have it. Use another email."
+    )
+
+
+def test_malformed_fixed_id_rejected(world: World) -> None:
+    for bad in ("pualice", "PU/ALICE", ""):
+        with pytest.raises(ValueError, match="invalid id"):
+            world.sandbox.add_user("Dana Diaz", "dana@example.com", id=bad)
+
+
+def test_generated_id_skips_fixed_one() -> None:
+    sandbox = PagerDutySandbox()
+    fixed = sandbox.add_user("Alice Archer", "alice@example.com", id="P000001")
+
+    generated = sandbox.add_user("Bob Baker", "bob@example.com")
+
+    assert fixed == "P000001"
+    assert generated == "P000002"
+
+
 # TLS
 
 
@@ -584,17 +655,10 @@ def test_ca_bundle_removed_on_stop() -> None:
     assert sandbox.ca_bundle is None
 
 
-def test_command_line_serves_tls(tmp_path: Path) -> None:
+def test_command_line_serves_https_by_default(tmp_path: Path) -> None:
     env_file = tmp_path / "sandbox.env"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--pagerduty-tls",
-            "--env-file",
-            str(env_file),
-        ],
+        [sys.executable, "-m", "sandbox", "--env-file", str(env_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -610,22 +674,27 @@ def test_command_line_serves_tls(tmp_path: Path) -> None:
         adapter = PagerDuty(
             events_url=values["PAGERDUTY_EVENTS_URL"],
             api_url=values["PAGERDUTY_API_URL"],
-            api_key="any-key",
+            api_key=values["PAGERDUTY_API_KEY"],
+            from_email=values["PAGERDUTY_FROM"],
             ca_bundle=values["PAGERDUTY_CA_BUNDLE"],
             timeout=5,
         )
         with adapter:
             services = adapter.services()
             confirmed = adapter.trigger(
-                "0" * 32, "inc-1:liaison", "Checkout down", source="incidentbot"
+                IMOC_ROUTING_KEY, "inc-1:imoc", "Checkout down", source="incidentbot"
             )
+            paged = adapter.find_incidents(incident_key="inc-1:imoc")
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
 
     assert values["PAGERDUTY_API_URL"].startswith("https://127.0.0.1:")
     assert values["PAGERDUTY_EVENTS_URL"] == values["PAGERDUTY_API_URL"]
-    assert services == []
-    assert confirmed == "inc-1:liaison"
+    assert values["PAGERDUTY_API_KEY"] == "sandbox-pagerduty-key"
+    assert values["PAGERDUTY_FROM"] == "incidentbot@example.com"
+    assert len(services) == 5
+    assert confirmed == "inc-1:imoc"
+    assert [i.assignees for i in paged] == [("Dana Diaz",)]
     assert not Path(values["PAGERDUTY_CA_BUNDLE"]).exists()
     assert process.returncode == 0, stderr

@@ -201,7 +201,8 @@ MISTAKES = {
         "[reminders]",
         "[reminder]",
         "unknown key reminder: use one of gitlab, labels, severities, incident, "
-        "fields, reactions, reminders, calendar, followups, slack",
+        "fields, reactions, reminders, calendar, followups, slack, pagerduty, "
+        "escalation",
     ),
     "unknown nested key": (
         "update_cadence_minutes = 15",
@@ -610,8 +611,10 @@ def test_optional_values(tmp_path: Path) -> None:
 
 def test_fields_may_be_empty(tmp_path: Path) -> None:
     text = "fields = []\n" + without_section("[[fields]]", "[reactions]")
-    # The follow-ups' team field names a field, so it goes too.
+    # The follow-ups' team field and the escalation's change field name
+    # fields, so they go too.
     text = text.replace('team_field = "root_cause_team"', 'team_field = ""')
+    text = text.replace('change_field = "root_cause"', 'change_field = ""')
 
     settings = load_settings(write(tmp_path, text))
 

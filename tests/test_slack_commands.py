@@ -92,17 +92,18 @@ def test_same_command_typed_is_posted_in_the_channel(
     assert ephemeral(slack) == []
 
 
-def test_pd_without_paging_plugin_says_so(bot: Any, slack: SlackSandbox) -> None:
+def test_pd_slash_runs_pd_command(bot: Any, slack: SlackSandbox) -> None:
     slack.deliver_slash_command(
         "/pd", "trigger liaison Database down", ALICE, INCIDENTS
     )
 
     shown = wait_for_ephemeral(slack)
 
+    # #incidents runs no incident, so the escalation plugin asks which one.
     assert shown[0]["text"] == (
-        "/pd runs `pd`, but no loaded plugin offers that command. Ask the "
-        "bot's operator to load the plugin with `pd` commands, or map /pd to "
-        "another command under [slack] slash_commands."
+        "This channel has no incident. Run the command in the incident's "
+        "channel, or name the incident first, for example `incident status "
+        "infra/production#12`."
     )
     assert bot_posts(slack) == []
 

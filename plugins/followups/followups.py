@@ -461,20 +461,7 @@ class Followups(BotPlugin):
             )
 
     def _mention(self, handle: str) -> str:
-        """Return a live chat mention of "@name" or a Slack user id.
-
-        A name the backend cannot resolve to a user id comes back escaped,
-        as plain text that pings no one.
-        """
-        if not handle.startswith("@"):
-            return f"<@{handle}>"
-        try:
-            identifier = self.build_identifier(handle)
-        except Exception as error:
-            log.warning("could not find the chat user %s: %s", handle, error)
-            return self.incident.out(handle)
-        user_id = getattr(identifier, "userid", None)
-        return f"<@{user_id}>" if user_id else self.incident.out(handle)
+        return str(self.incident.mention(handle))
 
     def _arm(self, ref: str) -> None:
         """Set the review reminder to the earliest due follow-up, if any."""
@@ -562,23 +549,7 @@ class Followups(BotPlugin):
         )
 
     def _post(self, target: str, text: str, *, escape: bool = True) -> bool:
-        """Post text to a chat target and return whether the post went through.
-
-        The Slack backend returns the posted message, with no timestamps in
-        extras["ts"] when Slack rejected the post (is_archived, for example).
-        Backends that return nothing count as posted.
-        """
-        if not target:
-            return False
-        body = self.incident.out(text) if escape else text
-        try:
-            sent = self.send(self.build_identifier(target), body)
-        except Exception:
-            log.exception("could not post to %s", target)
-            return False
-        if sent is not None and "ts" in getattr(sent, "extras", {}):
-            return bool(sent.extras["ts"])
-        return True
+        return bool(self.incident.post(target, text, escape=escape))
 
     # Helpers
 

@@ -95,6 +95,13 @@ class Incident(BotPlugin):
         # Other plugins (follow-ups) add callables here that run after an
         # incident is resolved and return sentences for the reply.
         self.resolve_listeners: list[Callable[[str], list[str]]] = []
+        # The escalation plugin pages the IMOC from these: they run after an
+        # incident is declared, and after its severity changes (with the old
+        # and new severity), and return sentences for the reply.
+        self.declare_listeners: list[Callable[[str], list[str]]] = []
+        # Usage lines of other plugins' `incident ...` commands, for the help.
+        self.help_lines: list[str] = []
+        self.severity_listeners: list[Callable[[str, str, str], list[str]]] = []
         settings_path = getattr(self.bot_config, "INCIDENT_SETTINGS", None)
         try:
             self.settings: Settings = load_settings(
@@ -151,7 +158,8 @@ class Incident(BotPlugin):
         impact|timeline|role|roles|status|list|mitigate|resolve`. Example:
         `incident declare S2 Checkout errors`."""
         word = args.split()[0] if args.strip() else ""
-        lines = [f"!incident {usage}" for usage in COMMANDS]
+        usages = [*COMMANDS, *getattr(self, "help_lines", [])]
+        lines = [f"!incident {usage}" for usage in usages]
         if word and word.lower() != "help":
             return self._private(
                 msg,
@@ -190,6 +198,7 @@ class Incident(BotPlugin):
         self.reminders.arm_update(incident.ref)
         if opened is not None:
             notes.extend(self.channels.set_up(incident.ref))
+        notes.extend(self._notify(self.declare_listeners, incident.ref))
         # The reply goes to the channel the command came from, which may be
         # public, so a confidential incident's title is not repeated there.
         if incident.confidential:
@@ -354,6 +363,10 @@ class Incident(BotPlugin):
             # The topic and card show the severity, and the title only while
             # the incident is not confidential.
             notes = self.channels.refresh(ref, topic=True)
+        if change.name == "severity" and change.old:
+            notes.extend(
+                self._notify(self.severity_listeners, ref, change.old, change.new)
+            )
         before = f" (was {change.old})" if change.old else ""
         return with_notes(f"{change.name} of {ref} is now {change.new}{before}.", notes)
 
@@ -453,10 +466,22 @@ class Incident(BotPlugin):
             raise IncidentError(
                 f"Name a role and a person: `incident role {'|'.join(ROLES)} @user`."
             )
+        # msg.body is the command as the chat service sent it, where a
+        # mention still carries the person's user id.
+        return "\n".join(self.set_role_for(msg, ref, role, person, msg.body))
+
+    def set_role_for(
+        self, msg: Message, ref: str, role: str, person: str, raw_text: str
+    ) -> list[str]:
+        """Give a person a role, invite them, and return the reply's lines.
+
+        raw_text is the command as the chat service sent it, where a mention
+        carries the person's user id. Other plugins (handover) use this too.
+        """
         name = person.strip().lstrip("@")
         if role.lower() in ROLES:
             try:
-                self.channels.check_person(name, msg.body)
+                self.channels.check_person(name, raw_text)
             except ChannelError as error:
                 raise IncidentError(
                     f"Nobody was made {role.lower()}: {error}. Check the name, or "
@@ -465,11 +490,9 @@ class Incident(BotPlugin):
         incident = self.incidents.set_role(
             ref, role, person, self._person_name(msg.frm)
         )
-        # msg.body is the command as the chat service sent it, where a
-        # mention still carries the person's user id.
-        notes = self.channels.invite(ref, name, msg.body)
+        notes = self.channels.invite(ref, name, raw_text)
         notes += self.channels.refresh(ref, topic=False)
-        return with_notes(f"{name} is now {role.lower()} of {incident.ref}.", notes)
+        return [f"{name} is now {role.lower()} of {incident.ref}.", *notes]
 
     @botcmd
     def incident_roles(self, msg: Message, args: str) -> str:
@@ -676,12 +699,22 @@ class Incident(BotPlugin):
 
     def _after_resolve(self, ref: str) -> list[str]:
         """Run what other plugins do once an incident is resolved."""
+        return self._notify(self.resolve_listeners, ref)
+
+    def _notify(
+        self, listeners: list[Callable[..., list[str]]], *args: str
+    ) -> list[str]:
+        """Run other plugins' listeners and gather their sentences.
+
+        The command already succeeded, so a failing listener is logged and
+        the others still run.
+        """
         notes: list[str] = []
-        for listener in self.resolve_listeners:
+        for listener in listeners:
             try:
-                notes.extend(listener(ref))
+                notes.extend(listener(*args))
             except Exception:
-                log.exception("a resolve listener failed for %s", ref)
+                log.exception("a listener failed for %s", args[0])
         return notes
 
     # Helpers that other plugins use through DependsOn = Incident
@@ -712,9 +745,48 @@ class Incident(BotPlugin):
     def from_bot(self, identifier: Any) -> bool:
         return self._from_bot(identifier)
 
+    def mention(self, handle: str) -> str:
+        """Return a live chat mention of "@name" or a Slack user id.
+
+        A name the backend cannot resolve to a user id comes back escaped,
+        as plain text that pings no one.
+        """
+        if not handle.startswith("@"):
+            return f"<@{handle}>"
+        try:
+            identifier = self.build_identifier(handle)
+        except Exception as error:
+            log.warning("could not find the chat user %s: %s", handle, error)
+            return self._out(handle)
+        user_id = getattr(identifier, "userid", None)
+        return f"<@{user_id}>" if user_id else self._out(handle)
+
+    def post(self, target: str, text: str, *, escape: bool = True) -> bool:
+        """Post text to a chat target and return whether the post went through.
+
+        The Slack backend returns the posted message, with no timestamps in
+        extras["ts"] when Slack rejected the post (is_archived, for example).
+        Backends that return nothing count as posted.
+        """
+        if not target:
+            return False
+        body = self._out(text) if escape else text
+        try:
+            sent = self.send(self.build_identifier(target), body)
+        except Exception:
+            log.exception("could not post to %s", target)
+            return False
+        if sent is not None and "ts" in getattr(sent, "extras", {}):
+            return bool(sent.extras["ts"])
+        return True
+
     def out(self, text: str) -> str:
         """Escape text for the chat service, as replies are."""
         return self._out(text)
+
+    def slack_markup(self) -> bool:
+        """Say whether chat text is Slack's markup (mentions as <@U123>)."""
+        return self._slack_markup()
 
     def _guard(self, msg: Message, work: Callable[[], str]) -> str:
         """Run a command and turn known failures into one sentence for chat."""

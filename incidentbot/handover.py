@@ -1,0 +1,69 @@
+"""The brief the bot writes when the IMOC or lead role passes to someone else.
+
+The incoming person joins mid-incident and has to act at once, so the brief
+answers what they would ask first: how bad, what was last said and how long
+ago, what is still to do, and who is already paged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from incidentbot.model import Incident
+from incidentbot.times import format_age
+
+# Longest status update quoted in a brief; the incident issue has all of it.
+UPDATE_MAX = 400
+
+
+def handover_brief(
+    incident: Incident, role: str, old: str, new: str, note: str, now: datetime
+) -> str:
+    before = f" from {old}" if old else ""
+    title = "(confidential)" if incident.confidential else incident.title
+    lines = [
+        f"{new} is now {role} of {incident.ref}{before}. Brief:",
+        f"- Status: {incident.severity}, {incident.state}, declared "
+        f"{format_age(now - incident.declared_at)} ago: {title}",
+        _last_update(incident, now),
+        _followups(incident),
+        _pages(incident),
+    ]
+    if note.strip():
+        lines.append(f"- Note from {old or 'the previous holder'}: {note.strip()}")
+    return "\n".join(lines)
+
+
+def _last_update(incident: Incident, now: datetime) -> str:
+    update = incident.last_update
+    if update is None:
+        return "- Last update: none yet; post one with `incident update <text>`."
+    text = " ".join(update.text.split())
+    if len(text) > UPDATE_MAX:
+        text = text[: UPDATE_MAX - 1] + "…"
+    age = format_age(now - update.at)
+    return f"- Last update, {age} ago by {update.author}: {text}"
+
+
+def _followups(incident: Incident) -> str:
+    refs = [item.ref for item in incident.followups if item.state == "opened"]
+    if not refs:
+        return "- Open follow-ups: none"
+    return f"- Open follow-ups ({len(refs)}): {', '.join(refs)}"
+
+
+def _pages(incident: Incident) -> str:
+    pages = [page for page in incident.pages if page.kind != "group"]
+    reached = list(dict.fromkeys(page.name for page in pages if page.reached))
+    failed = [
+        page.name
+        for page in pages
+        if page.outcome == "failed" and page.name not in reached
+    ]
+    text = "- Paged: " + (", ".join(reached) if reached else "nobody")
+    if failed:
+        text += f" (failed and not retried: {', '.join(dict.fromkeys(failed))})"
+    groups = [page.name for page in incident.pages if page.kind == "group"]
+    if groups:
+        text += f"\n- Engaged: {', '.join(dict.fromkeys(groups))}"
+    return text

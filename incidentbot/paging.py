@@ -1,0 +1,333 @@
+"""Paging people about an incident: PagerDuty services, escalation teams, groups.
+
+Every attempt, failed ones included, is kept on the incident (Incident.pages)
+and written to its timeline, so the incident issue shows who was asked for
+help and when. A page is reported as made only when PagerDuty confirmed it;
+when it did not, the sentence says so and how to page by hand, because a page
+believed sent but lost leaves an incident without its responders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from incidentbot.escalation_settings import EscalationSettings, PagedService, Team
+from incidentbot.incidents import IncidentError, Incidents
+from incidentbot.model import Incident, Page
+from incidentbot.pagerduty_api import (
+    PagerDuty,
+    PagerDutyError,
+    dedup_key,
+    trim_summary,
+)
+from incidentbot.store import IncidentStore
+
+log = logging.getLogger(__name__)
+
+# Longest message copied into a timeline entry; the page itself carries all.
+TIMELINE_MESSAGE_MAX = 300
+PAGERDUTY_WEB = "the PagerDuty web app or phone app"
+
+
+class PagingError(IncidentError):
+    """A paging command that cannot run: an unknown target, paging not set up."""
+
+
+@dataclass(frozen=True)
+class PagerDutySetup:
+    """The PagerDuty adapter, or why paging is off."""
+
+    client: PagerDuty | None
+    # REST calls (escalation teams, on-call lookups, page confirmation) need
+    # PAGERDUTY_API_KEY; Events API triggers do not.
+    rest: bool
+    off_reason: str = ""
+
+
+class Paging:
+    """Pages services and teams for incidents, and records every attempt."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        incidents: Incidents,
+        setup: PagerDutySetup,
+        settings: EscalationSettings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.incidents = incidents
+        self.setup = setup
+        self.settings = settings
+        self.clock = clock
+
+    # Targets
+
+    def find_service(self, text: str) -> PagedService:
+        service = self.settings.service(text)
+        if service is None:
+            raise PagingError(
+                f"Unknown PagerDuty service '{text}': use one of "
+                f"{_choices(self.settings.services)}. `pd services` lists them."
+            )
+        return service
+
+    def find_team(self, text: str) -> Team:
+        team = self.settings.team(text)
+        if team is None:
+            raise PagingError(
+                f"Unknown team '{text}': use one of {_choices(self.settings.teams)}. "
+                "`incident escalate` lists them."
+            )
+        return team
+
+    # Pages
+
+    def trigger(
+        self,
+        ref: str,
+        service: PagedService,
+        message: str,
+        user: str,
+        *,
+        automatic: bool = False,
+    ) -> Page:
+        """Page a service through the Events API and record the attempt.
+
+        The dedup_key is the same for every trigger of this service for this
+        incident, so while PagerDuty's alert is open a trigger is added to it
+        and pages nobody new; after it is resolved the next trigger opens a
+        new PagerDuty incident. The Page says which of the two happened.
+        """
+        client = self._client()
+        incident = self.store.require(ref)
+        key = dedup_key(ref, service.key)
+        page = Page(
+            kind="service",
+            target=service.key,
+            name=service.name,
+            at=self.clock(),
+            by=user,
+            message=message,
+            dedup_key=key,
+            automatic=automatic,
+        )
+        already_open = self._open_incident(key)
+        try:
+            client.trigger(
+                service.routing_key,
+                key,
+                _summary(incident, message),
+                source=f"incident bot, {ref}",
+                severity="critical",
+                details=_details(incident, user),
+                links=[(incident.web_url, f"Incident issue {ref}")],
+            )
+        except PagerDutyError as error:
+            log.warning("paging %s for %s failed: %s", service.key, ref, error)
+            page.outcome = "failed"
+            page.error = str(error)
+            return self._record(ref, page)
+        if already_open is not None:
+            page.outcome = "added"
+            found = already_open
+        else:
+            found = self._open_incident(key)
+            page.outcome = "opened" if found is not None else "sent"
+        if found is not None:
+            page.pagerduty_number = found.number
+            page.pagerduty_url = found.html_url
+        return self._record(ref, page)
+
+    def escalate(self, ref: str, team: Team, message: str, user: str) -> Page:
+        """Open a PagerDuty incident for a team, with the message, and record it.
+
+        While the team's incident for this incident is open, a second
+        escalation opens nothing new and says so.
+        """
+        client = self._client()
+        if not self.setup.rest:
+            raise PagingError(
+                f"Escalating to {team.name} opens a PagerDuty incident, which "
+                "needs PAGERDUTY_API_KEY and PAGERDUTY_FROM. Set both and "
+                "restart the bot, or page the team by hand in PagerDuty."
+            )
+        incident = self.store.require(ref)
+        key = dedup_key(ref, f"team-{team.key}")
+        page = Page(
+            kind="team",
+            target=team.key,
+            name=team.name,
+            at=self.clock(),
+            by=user,
+            message=message,
+            dedup_key=key,
+        )
+        existing = self._open_incident(key)
+        if existing is not None:
+            # An open PagerDuty incident already pages the team. A second one
+            # would page them twice, so nothing is sent and the reply says so.
+            page.outcome = "still_open"
+            page.pagerduty_number = existing.number
+            page.pagerduty_url = existing.html_url
+            return self._record(ref, page)
+        try:
+            created = client.create_incident(
+                team.service_id,
+                _summary(incident, message),
+                key,
+                escalation_policy_id=team.escalation_policy_id or None,
+                details="\n".join(
+                    [message, "", f"Incident issue: {incident.web_url}", f"By: {user}"]
+                ),
+            )
+        except PagerDutyError as error:
+            log.warning("escalating %s to %s failed: %s", ref, team.key, error)
+            page.outcome = "failed"
+            page.error = str(error)
+            return self._record(ref, page)
+        page.outcome = "opened"
+        page.pagerduty_number = created.number
+        page.pagerduty_url = created.html_url
+        return self._record(ref, page)
+
+    def record_mention(self, ref: str, page: Page) -> Page:
+        """Record a Slack user group mention like a page."""
+        return self._record(ref, page)
+
+    # Helpers
+
+    def _client(self) -> PagerDuty:
+        if self.setup.client is None:
+            raise PagingError(self.setup.off_reason)
+        return self.setup.client
+
+    def _open_incident(self, key: str) -> Any:
+        """Return PagerDuty's open incident for this key, or None.
+
+        Without the REST API, or when the lookup fails, the answer is None:
+        the page is still sent, and its reply says PagerDuty did not confirm.
+        """
+        if not self.setup.rest or self.setup.client is None:
+            return None
+        try:
+            found = self.setup.client.find_incidents(incident_key=key)
+        except PagerDutyError as error:
+            log.warning("could not look up PagerDuty incident %r: %s", key, error)
+            return None
+        return found[0] if found else None
+
+    def _record(self, ref: str, page: Page) -> Page:
+        """Keep the page on the incident and write it to the timeline.
+
+        The page already happened, so a GitLab failure here is logged and
+        the page is still kept and reported.
+        """
+        with self.store.edit(ref) as incident:
+            incident.pages.append(page)
+        try:
+            self.incidents.add_timeline(
+                ref, page.at, timeline_text(page), page.by, kind="page"
+            )
+        except Exception:
+            log.exception("could not write the page of %s to the timeline", ref)
+        return page
+
+
+def page_reply(ref: str, page: Page) -> str:
+    """The chat sentence for a page: what PagerDuty confirmed, nothing more."""
+    number = f"PagerDuty incident #{page.pagerduty_number}"
+    link = f" {page.pagerduty_url}" if page.pagerduty_url else ""
+    if page.outcome == "failed":
+        how = (
+            f"open an incident on the service of {page.name}"
+            if page.kind == "team"
+            else f"trigger an incident on {page.name}"
+        )
+        return (
+            f"Paging {page.name} for {ref} failed, so assume nobody has been "
+            f"notified. {page.error} By hand: in {PAGERDUTY_WEB}, {how}, then "
+            "say in this channel that you did."
+        )
+    if page.outcome == "still_open":
+        return (
+            f"{page.name} is already paged for {ref}: {number} is still open, so "
+            "the bot sent nothing new. Add your message to it in PagerDuty, or "
+            f"escalate again once it is resolved.{link}"
+        )
+    if page.outcome == "added":
+        return (
+            f"{page.name} is already paged for {ref}: {number} is still open, "
+            "so PagerDuty added this to it and nobody new was notified."
+            f"{link}"
+        )
+    if page.outcome == "opened":
+        verb = "Escalated to" if page.kind == "team" else "Paged"
+        return f"{verb} {page.name} for {ref}: {number} is open.{link}"
+    return (
+        f"PagerDuty accepted the page to {page.name} for {ref} (dedup key "
+        f"{page.dedup_key}), but the bot could not look up the PagerDuty incident "
+        "to confirm it. If an alert with that key was still open, PagerDuty "
+        "added this to it instead of notifying anyone again."
+    )
+
+
+def timeline_text(page: Page) -> str:
+    """One timeline line for a page or a group mention."""
+    number = (
+        f" (PagerDuty incident #{page.pagerduty_number})"
+        if (page.pagerduty_number is not None)
+        else ""
+    )
+    what = {
+        "opened": f"Paged {page.name}{number}",
+        "sent": f"Sent a page to {page.name}",
+        "added": f"{page.name} was already paged{number}; the alert got the new "
+        "trigger",
+        "still_open": f"Escalation to {page.name} not sent again, because its "
+        f"PagerDuty incident #{page.pagerduty_number} is still open",
+        "failed": f"Paging {page.name} failed: nobody was reached through PagerDuty",
+        "mentioned": f"Engaged {page.name}",
+    }[page.outcome]
+    if page.kind == "team" and page.outcome == "opened":
+        what = f"Escalated to {page.name}{number}"
+    if page.automatic:
+        what += " automatically"
+    message = trim_summary(" ".join(page.message.split()), TIMELINE_MESSAGE_MAX)
+    return f"{what}: {message}" if message else what
+
+
+def _summary(incident: Incident, message: str) -> str:
+    """The alert's summary: the message, or the incident's title, and its issue.
+
+    A confidential incident's title stays on GitLab, since PagerDuty sends
+    summaries to phones and e-mail.
+    """
+    text = " ".join(message.split())
+    if not text:
+        if incident.confidential:
+            text = f"Confidential {incident.severity} incident needs you"
+        else:
+            text = f"{incident.severity} incident: {incident.title}"
+    return f"[{incident.ref}] {text}"
+
+
+def _details(incident: Incident, user: str) -> dict[str, str]:
+    return {
+        "incident": incident.ref,
+        "incident_url": incident.web_url,
+        "severity": incident.severity,
+        "paged_by": user,
+    }
+
+
+def _choices(table: Mapping[str, object]) -> str:
+    if not table:
+        return "none (the settings define none yet)"
+    return ", ".join(
+        f"{key} ({getattr(entry, 'name', key)})" for key, entry in table.items()
+    )
