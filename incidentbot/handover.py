@@ -1,7 +1,7 @@
 """The brief the bot writes when the IMOC or lead role passes to someone else.
 
 The incoming person joins mid-incident and has to act at once, so the brief
-answers what they would ask first: how bad, what was last said and how long
+covers their first questions: how bad, what the last update was and how long
 ago, what is still to do, and who is already paged.
 """
 
@@ -12,7 +12,8 @@ from datetime import datetime
 from incidentbot.model import Incident
 from incidentbot.times import format_age
 
-# Longest status update quoted in a brief; the incident issue has all of it.
+# Maximum length of the status update quoted in a brief. The incident issue
+# has all of it.
 UPDATE_MAX = 400
 
 

@@ -118,7 +118,7 @@ def _page_done(incident: Incident, target: str) -> str:
 
 
 def _change_suspected(incident: Incident, settings: EscalationSettings) -> bool | None:
-    """True or False once the cause field says, None while it is empty or unset."""
+    """Return whether the cause field names a change, or None while it is empty."""
     if not settings.change_field:
         return None
     value = incident.fields.get(settings.change_field, "")

@@ -3,8 +3,8 @@
 The on-call person comes from the IMOC schedule in PagerDuty. The last one
 seen is kept in the escalation plugin's storage, so a restart neither misses
 a change nor reports an old one again. PagerDuty names people by e-mail, and
-[escalation.people] maps those addresses to chat handles; an address that is
-not listed is taken to be the chat name before its "@".
+[escalation.people] maps those addresses to chat handles. For an address that
+is not listed, the bot takes the part before its "@" as the chat name.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class ImocDuty:
         return f"{role} ({self.handle(entry.user_email)})"
 
     def _on_call(self, schedule: str) -> tuple[bool, OnCall | None]:
-        """Return whether the lookup worked, and who is on call (None for nobody)."""
+        """Return whether the lookup worked, and who is on call (None for no one)."""
         client = self.setup.client
         if client is None or not self.setup.rest or not schedule:
             return False, None

@@ -2,8 +2,8 @@
 
 Every attempt, failed ones included, is kept on the incident (Incident.pages)
 and written to its timeline, so the incident issue shows who was asked for
-help and when. A page is reported as made only when PagerDuty confirmed it;
-when it did not, the sentence says so and how to page by hand, because a page
+help and when. A reply reports a page only when PagerDuty confirmed it.
+Otherwise the reply states that and how to page by hand, because a page
 believed sent but lost leaves an incident without its responders.
 """
 
@@ -28,7 +28,8 @@ from incidentbot.store import IncidentStore
 
 log = logging.getLogger(__name__)
 
-# Longest message copied into a timeline entry; the page itself carries all.
+# Maximum length of a message copied into a timeline entry. The page itself
+# carries the whole message.
 TIMELINE_MESSAGE_MAX = 300
 PAGERDUTY_WEB = "the PagerDuty web app or phone app"
 
@@ -99,9 +100,9 @@ class Paging:
         """Page a service through the Events API and record the attempt.
 
         The dedup_key is the same for every trigger of this service for this
-        incident, so while PagerDuty's alert is open a trigger is added to it
-        and pages nobody new; after it is resolved the next trigger opens a
-        new PagerDuty incident. The Page says which of the two happened.
+        incident. While PagerDuty's alert is open, a trigger is added to it and
+        notifies no one new. After it is resolved, the next trigger opens a
+        new PagerDuty incident. The Page records which of the two happened.
         """
         client = self._client()
         incident = self.store.require(ref)
@@ -146,8 +147,8 @@ class Paging:
     def escalate(self, ref: str, team: Team, message: str, user: str) -> Page:
         """Open a PagerDuty incident for a team, with the message, and record it.
 
-        While the team's incident for this incident is open, a second
-        escalation opens nothing new and says so.
+        While the team's PagerDuty incident is open, a second escalation
+        opens nothing new, and its reply states that.
         """
         client = self._client()
         if not self.setup.rest:
@@ -170,7 +171,7 @@ class Paging:
         existing = self._open_incident(key)
         if existing is not None:
             # An open PagerDuty incident already pages the team. A second one
-            # would page them twice, so nothing is sent and the reply says so.
+            # would page them twice, so nothing is sent.
             page.outcome = "still_open"
             page.pagerduty_number = existing.number
             page.pagerduty_url = existing.html_url
@@ -209,8 +210,11 @@ class Paging:
     def _open_incident(self, key: str) -> Any:
         """Return PagerDuty's open incident for this key, or None.
 
-        Without the REST API, or when the lookup fails, the answer is None:
-        the page is still sent, and its reply says PagerDuty did not confirm.
+        Without the REST API, or when the lookup fails, the result is None.
+        The page is still sent, and its reply states that PagerDuty did not
+        confirm it.
+        NOTE: when the lookup before a trigger fails and the one after it
+        works, a trigger added to an open alert is reported as a new page.
         """
         if not self.setup.rest or self.setup.client is None:
             return None
@@ -239,7 +243,7 @@ class Paging:
 
 
 def page_reply(ref: str, page: Page) -> str:
-    """The chat sentence for a page: what PagerDuty confirmed, nothing more."""
+    """Return the chat sentence for a page: what PagerDuty confirmed, nothing more."""
     number = f"PagerDuty incident #{page.pagerduty_number}"
     link = f" {page.pagerduty_url}" if page.pagerduty_url else ""
     if page.outcome == "failed":
@@ -277,7 +281,7 @@ def page_reply(ref: str, page: Page) -> str:
 
 
 def timeline_text(page: Page) -> str:
-    """One timeline line for a page or a group mention."""
+    """Return the timeline line for a page or a group mention."""
     number = (
         f" (PagerDuty incident #{page.pagerduty_number})"
         if (page.pagerduty_number is not None)
@@ -302,7 +306,7 @@ def timeline_text(page: Page) -> str:
 
 
 def _summary(incident: Incident, message: str) -> str:
-    """The alert's summary: the message, or the incident's title, and its issue.
+    """Return the alert's summary: the message or the incident's title, and its issue.
 
     A confidential incident's title stays on GitLab, since PagerDuty sends
     summaries to phones and e-mail.

@@ -1,7 +1,7 @@
 """Errbot plugin: page people through PagerDuty, engage groups, hand roles over.
 
 Commands: `incident escalate`, `pd services`, `pd trigger`, `incident engage`,
-`incident handover` and `incident checklist`. Besides them the plugin pages
+`incident handover` and `incident checklist`. Besides them, the plugin pages
 the IMOC when an incident is declared with, or raised to, a severity whose
 page_imoc is set; keeps the IMOC checklist of Severity 1 incidents; asks the
 incoming IMOC to take over when the on-call shift changes; and reminds a new
@@ -220,8 +220,8 @@ class Escalation(BotPlugin):
             return "\n".join(lines)
 
         reply = self._run(msg, args, engage)
-        # The group mention is added after the reply was escaped, since
-        # escaping would turn it into plain text that notifies nobody.
+        # The group mention is added after the reply was escaped, because
+        # escaping would turn it into plain text that notifies no one.
         return f"{mention[0]} {reply}" if mention else reply
 
     @botcmd
