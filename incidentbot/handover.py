@@ -18,8 +18,19 @@ UPDATE_MAX = 400
 
 
 def handover_brief(
-    incident: Incident, role: str, old: str, new: str, note: str, now: datetime
+    incident: Incident,
+    role: str,
+    old: str,
+    new: str,
+    note: str,
+    now: datetime,
+    *,
+    by: str = "",
 ) -> str:
+    """Return the brief for `new`, who takes role over from `old` ("" for no one).
+
+    note is what `by`, the person handing over, added to the command.
+    """
     before = f" from {old}" if old else ""
     title = "(confidential)" if incident.confidential else incident.title
     lines = [
@@ -31,7 +42,9 @@ def handover_brief(
         _pages(incident),
     ]
     if note.strip():
-        lines.append(f"- Note from {old or 'the previous holder'}: {note.strip()}")
+        lines.append(
+            f"- Note from {by or old or 'the previous holder'}: {note.strip()}"
+        )
     return "\n".join(lines)
 
 

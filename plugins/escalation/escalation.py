@@ -287,7 +287,9 @@ class Escalation(BotPlugin):
         # them to the channel and records the change on the timeline.
         reply = self.incident.set_role_for(msg, ref, role, new, msg.body)
         incident = self.incident.store.require(ref)
-        brief = handover_brief(incident, role, old, new, note, self._now())
+        brief = handover_brief(
+            incident, role, old, new, note, self._now(), by=self._user(msg)
+        )
         return "\n".join([brief, *reply[1:]])
 
     @botcmd
@@ -377,7 +379,13 @@ class Escalation(BotPlugin):
             self.incident.schedule.set(Reminder(key, CHECKLIST_REMINDER, ref, due))
         if not first:
             return []
-        return [checklist_text(self.incident.store.require(ref), self.settings)]
+        incident = self.incident.store.require(ref)
+        text = checklist_text(incident, self.settings)
+        # On Slack the declare reply goes to the channel it was typed in, but
+        # the IMOC works from the incident's own channel.
+        if incident.created_channel and self.incident.post(incident.chat_target, text):
+            return []
+        return [text]
 
     def _remind_checklist(self, reminder: Reminder, now: datetime) -> datetime | None:
         incident = self.incident.store.get(reminder.ref)
