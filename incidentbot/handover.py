@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from incidentbot.model import Incident
+from incidentbot.pagerduty_api import trim_summary
 from incidentbot.times import format_age
 
 # Maximum length of the status update quoted in a brief. The incident issue
@@ -52,9 +53,7 @@ def _last_update(incident: Incident, now: datetime) -> str:
     update = incident.last_update
     if update is None:
         return "- Last update: none yet; post one with `incident update <text>`."
-    text = " ".join(update.text.split())
-    if len(text) > UPDATE_MAX:
-        text = text[: UPDATE_MAX - 1] + "…"
+    text = trim_summary(" ".join(update.text.split()), UPDATE_MAX)
     age = format_age(now - update.at)
     return f"- Last update, {age} ago by {update.author}: {text}"
 
@@ -77,6 +76,10 @@ def _pages(incident: Incident) -> str:
     text = "- Paged: " + (", ".join(reached) if reached else "nobody")
     if failed:
         text += f" (failed and not retried: {', '.join(dict.fromkeys(failed))})"
+    pending = [page.name for page in pages if page.outcome == "pending"]
+    if pending:
+        # A restart while PagerDuty was called leaves the outcome unknown.
+        text += f" (not confirmed: {', '.join(dict.fromkeys(pending))})"
     groups = [page.name for page in incident.pages if page.kind == "group"]
     if groups:
         text += f"\n- Engaged: {', '.join(dict.fromkeys(groups))}"

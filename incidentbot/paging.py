@@ -9,6 +9,7 @@ believed sent but lost leaves an incident without its responders.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -102,7 +103,11 @@ class Paging:
         The dedup_key is the same for every trigger of this service for this
         incident. While PagerDuty's alert is open, a trigger is added to it and
         notifies no one new. After it is resolved, the next trigger opens a
-        new PagerDuty incident. The Page records which of the two happened.
+        new PagerDuty incident. The Page records which of the two happened:
+        the bot sends the trigger first, because a page must not wait for a
+        lookup, and then looks up the PagerDuty incident with this key. One
+        whose number an earlier page of this incident recorded was already
+        open.
         """
         client = self._client()
         incident = self.store.require(ref)
@@ -117,38 +122,32 @@ class Paging:
             dedup_key=key,
             automatic=automatic,
         )
-        already_open = self._open_incident(key)
-        try:
-            client.trigger(
-                service.routing_key,
-                key,
-                _summary(incident, message),
-                source=f"incident bot, {ref}",
-                severity="critical",
-                details=_details(incident, user),
-                links=[(incident.web_url, f"Incident issue {ref}")],
-            )
-        except PagerDutyError as error:
-            log.warning("paging %s for %s failed: %s", service.key, ref, error)
-            page.outcome = "failed"
-            page.error = str(error)
-            return self._record(ref, page)
-        if already_open is not None:
-            page.outcome = "added"
-            found = already_open
-        else:
-            found = self._open_incident(key)
-            page.outcome = "opened" if found is not None else "sent"
-        if found is not None:
-            page.pagerduty_number = found.number
-            page.pagerduty_url = found.html_url
-        return self._record(ref, page)
+        # Two people paging the same service at once are served one after the
+        # other, so the second sees the first one's PagerDuty incident.
+        with self.store.lock(f"page/{key}"):
+            index = self._begin(ref, page)
+            try:
+                client.trigger(
+                    service.routing_key,
+                    key,
+                    _summary(incident, message),
+                    source=f"incident bot, {ref}",
+                    severity="critical",
+                    details=_details(incident, user),
+                    links=[(incident.web_url, f"Incident issue {ref}")],
+                )
+            except PagerDutyError as error:
+                log.warning("paging %s for %s failed: %s", service.key, ref, error)
+                return self._failed(ref, index, page, error)
+            self._confirm(ref, page, self._open_incident(key))
+            return self._finish(ref, index, page)
 
     def escalate(self, ref: str, team: Team, message: str, user: str) -> Page:
         """Open a PagerDuty incident for a team, with the message, and record it.
 
-        While the team's PagerDuty incident is open, a second escalation
-        opens nothing new, and its reply states that.
+        While the team's PagerDuty incident is open, PagerDuty rejects a
+        second one with the same key, and the Page records it as still open:
+        the team is paged once.
         """
         client = self._client()
         if not self.setup.rest:
@@ -168,33 +167,28 @@ class Paging:
             message=message,
             dedup_key=key,
         )
-        existing = self._open_incident(key)
-        if existing is not None:
-            # An open PagerDuty incident already pages the team. A second one
-            # would page them twice, so nothing is sent.
-            page.outcome = "still_open"
-            page.pagerduty_number = existing.number
-            page.pagerduty_url = existing.html_url
-            return self._record(ref, page)
-        try:
-            created = client.create_incident(
-                team.service_id,
-                _summary(incident, message),
-                key,
-                escalation_policy_id=team.escalation_policy_id or None,
-                details="\n".join(
-                    [message, "", f"Incident issue: {incident.web_url}", f"By: {user}"]
-                ),
-            )
-        except PagerDutyError as error:
-            log.warning("escalating %s to %s failed: %s", ref, team.key, error)
-            page.outcome = "failed"
-            page.error = str(error)
-            return self._record(ref, page)
-        page.outcome = "opened"
-        page.pagerduty_number = created.number
-        page.pagerduty_url = created.html_url
-        return self._record(ref, page)
+        with self.store.lock(f"page/{key}"):
+            index = self._begin(ref, page)
+            try:
+                created = client.create_incident(
+                    team.service_id,
+                    _summary(incident, message),
+                    key,
+                    escalation_policy_id=team.escalation_policy_id or None,
+                    details="\n".join(
+                        [
+                            message,
+                            "",
+                            f"Incident issue: {incident.web_url}",
+                            f"By: {user}",
+                        ]
+                    ),
+                )
+            except PagerDutyError as error:
+                log.warning("escalating %s to %s failed: %s", ref, team.key, error)
+                return self._failed(ref, index, page, error)
+            self._confirm(ref, page, created)
+            return self._finish(ref, index, page)
 
     def record_mention(self, ref: str, page: Page) -> Page:
         """Record a Slack user group mention like a page."""
@@ -210,11 +204,8 @@ class Paging:
     def _open_incident(self, key: str) -> Any:
         """Return PagerDuty's open incident for this key, or None.
 
-        Without the REST API, or when the lookup fails, the result is None.
-        The page is still sent, and its reply states that PagerDuty did not
-        confirm it.
-        NOTE: when the lookup before a trigger fails and the one after it
-        works, a trigger added to an open alert is reported as a new page.
+        Without the REST API, or when the lookup fails, the result is None,
+        and the reply states that PagerDuty did not confirm the page.
         """
         if not self.setup.rest or self.setup.client is None:
             return None
@@ -225,26 +216,100 @@ class Paging:
             return None
         return found[0] if found else None
 
-    def _record(self, ref: str, page: Page) -> Page:
-        """Keep the page on the incident and write it to the timeline.
+    def _confirm(self, ref: str, page: Page, found: Any) -> None:
+        """Set the page's outcome from the PagerDuty incident found for its key.
+
+        NOTE: an open PagerDuty incident with this key that someone opened
+        outside the bot counts as opened by this page.
+        """
+        if found is None:
+            page.outcome = "sent"
+            return
+        stored = self.store.require(ref)
+        earlier = {
+            item.pagerduty_number
+            for item in stored.pages
+            if item.dedup_key == page.dedup_key and item.pagerduty_number
+        }
+        if found.number in earlier:
+            page.outcome = "still_open" if page.kind == "team" else "added"
+        else:
+            page.outcome = "opened"
+        page.pagerduty_number = found.number
+        page.pagerduty_url = found.html_url
+
+    def _failed(self, ref: str, index: int, page: Page, error: PagerDutyError) -> Page:
+        """Record a failed page, unless PagerDuty shows it went through anyway.
+
+        A request that timed out or got a 5xx may still have reached
+        PagerDuty, and a team escalation is rejected with a 400 while the
+        team's incident is open. A lookup tells these apart from a page that
+        reached no one.
+        """
+        maybe_sent = error.status is None or error.status >= 500
+        duplicate = page.kind == "team" and error.status == 400
+        found = self._open_incident(page.dedup_key) if maybe_sent or duplicate else None
+        if found is not None:
+            self._confirm(ref, page, found)
+            if duplicate and page.outcome == "opened":
+                # PagerDuty refused this request because its incident was
+                # already open, so this escalation opened nothing.
+                page.outcome = "still_open"
+            return self._finish(ref, index, page)
+        if duplicate and "dedup key already exists" in error.message.lower():
+            # PagerDuty's own words for an open incident with this key, which
+            # the lookup could not show: the team is paged already.
+            page.outcome = "still_open"
+            return self._finish(ref, index, page)
+        page.outcome = "failed"
+        page.error = str(error)
+        return self._finish(ref, index, page)
+
+    def _begin(self, ref: str, page: Page) -> int:
+        """Keep the page as pending before it is sent, and return its position.
+
+        A restart while PagerDuty is being called then leaves a pending page
+        on the incident, which the handover brief shows, instead of no trace.
+        """
+        page.outcome = "pending"
+        with self.store.edit(ref) as incident:
+            incident.pages.append(copy.copy(page))
+            return len(incident.pages) - 1
+
+    def _finish(self, ref: str, index: int, page: Page) -> Page:
+        """Store the page's outcome and write it to the timeline.
 
         The page already happened, so a GitLab failure here is logged and
         the page is still kept and reported.
         """
         with self.store.edit(ref) as incident:
+            incident.pages[index] = page
+        self._add_to_timeline(ref, page)
+        return page
+
+    def _record(self, ref: str, page: Page) -> Page:
+        """Keep a finished page (a group mention) and write it to the timeline."""
+        with self.store.edit(ref) as incident:
             incident.pages.append(page)
+        self._add_to_timeline(ref, page)
+        return page
+
+    def _add_to_timeline(self, ref: str, page: Page) -> None:
         try:
             self.incidents.add_timeline(
                 ref, page.at, timeline_text(page), page.by, kind="page"
             )
         except Exception:
             log.exception("could not write the page of %s to the timeline", ref)
-        return page
 
 
 def page_reply(ref: str, page: Page) -> str:
     """Return the chat sentence for a page: what PagerDuty confirmed, nothing more."""
-    number = f"PagerDuty incident #{page.pagerduty_number}"
+    number = (
+        f"PagerDuty incident #{page.pagerduty_number}"
+        if page.pagerduty_number is not None
+        else "its PagerDuty incident"
+    )
     link = f" {page.pagerduty_url}" if page.pagerduty_url else ""
     if page.outcome == "failed":
         how = (
@@ -273,10 +338,10 @@ def page_reply(ref: str, page: Page) -> str:
         verb = "Escalated to" if page.kind == "team" else "Paged"
         return f"{verb} {page.name} for {ref}: {number} is open.{link}"
     return (
-        f"PagerDuty accepted the page to {page.name} for {ref} (dedup key "
-        f"{page.dedup_key}), but the bot could not look up the PagerDuty incident "
-        "to confirm it. If an alert with that key was still open, PagerDuty "
-        "added this to it instead of notifying anyone again."
+        f"Sent the page to {page.name} for {ref}, and PagerDuty accepted it "
+        f"(dedup key {page.dedup_key}). The bot could not look up which PagerDuty "
+        "incident it opened: if an alert with that key was still open, "
+        "PagerDuty added this to it instead of notifying anyone again."
     )
 
 
@@ -292,8 +357,8 @@ def timeline_text(page: Page) -> str:
         "sent": f"Sent a page to {page.name}",
         "added": f"{page.name} was already paged{number}; the alert got the new "
         "trigger",
-        "still_open": f"Escalation to {page.name} not sent again, because its "
-        f"PagerDuty incident #{page.pagerduty_number} is still open",
+        "still_open": f"Escalation to {page.name} not sent again, because the "
+        f"team's PagerDuty incident is still open{number}",
         "failed": f"Paging {page.name} failed: nobody was reached through PagerDuty",
         "mentioned": f"Engaged {page.name}",
     }[page.outcome]
@@ -311,7 +376,8 @@ def _summary(incident: Incident, message: str) -> str:
     A confidential incident's title stays on GitLab, since PagerDuty sends
     summaries to phones and e-mail.
     """
-    text = " ".join(message.split())
+    # Line breaks stay, so a pasted log keeps its lines in the alert details.
+    text = message.strip()
     if not text:
         if incident.confidential:
             text = f"Confidential {incident.severity} incident needs you"

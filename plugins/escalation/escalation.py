@@ -79,14 +79,17 @@ class Escalation(BotPlugin):
 
     def deactivate(self) -> None:
         if getattr(self, "ready", False):
-            if self.incident.declare_listeners.count(self._declared):
-                self.incident.declare_listeners.remove(self._declared)
-            if self.incident.severity_listeners.count(self._severity_changed):
-                self.incident.severity_listeners.remove(self._severity_changed)
-            if self.incident.resolve_listeners.count(self._resolved):
-                self.incident.resolve_listeners.remove(self._resolved)
-            if self.setup.client is not None:
-                self.setup.client.close()
+            # Errbot can reload a plugin, and the Incident plugin would then
+            # call this one's old methods as well as the new ones.
+            hooks: list[tuple[list[Any], Any]] = [
+                (self.incident.declare_listeners, self._declared),
+                (self.incident.severity_listeners, self._severity_changed),
+                (self.incident.resolve_listeners, self._resolved),
+            ]
+            hooks += [(self.incident.help_lines, line) for line in HELP_LINES]
+            for hooked, item in hooks:
+                if item in hooked:
+                    hooked.remove(item)
         super().deactivate()
 
     def _now(self) -> datetime:
@@ -123,7 +126,7 @@ class Escalation(BotPlugin):
                 f"Say what {team.name} should know: `incident escalate "
                 f"{team.key} <message>`."
             )
-        self._check_may_page(msg)
+        self._check_may_page(msg, ref)
         page = self.paging.escalate(ref, team, message, self._user(msg))
         return self._page_answer(ref, page)
 
@@ -176,7 +179,7 @@ class Escalation(BotPlugin):
                 "`pd services` lists them."
             )
         service = self.paging.find_service(service_text)
-        self._check_may_page(msg)
+        self._check_may_page(msg, ref)
         page = self.paging.trigger(ref, service, message, self._user(msg))
         return self._page_answer(ref, page)
 
@@ -198,7 +201,28 @@ class Escalation(BotPlugin):
                     if group_text
                     else f"Name the group to engage: use one of {known or 'none'}."
                 )
-            self._check_may_page(msg)
+            self._check_may_page(msg, ref)
+            incident = self.incident.store.require(ref)
+            title = "" if incident.confidential else f": {incident.title}"
+            lines = [f"you are engaged in {ref} ({incident.severity}{title})."]
+            if message:
+                lines.append(message)
+            text = "\n".join(lines)
+            live = self._group_mention(group.handle, group.slack_id)
+            channel, _ = self.incident.chat_channel(msg)
+            if channel != incident.channel:
+                # The group works in the incident's channel, so the mention
+                # goes there, and a mention nobody there saw is no engagement.
+                body = f"{live} {self.incident.out(text)}"
+                if not self.incident.post(incident.chat_target, body, escape=False):
+                    raise PagingError(
+                        f"The mention of {group.name} could not be posted in the "
+                        f"channel of {ref}, so nobody was engaged. Run the command "
+                        "there, or mention the group by hand."
+                    )
+                text = f"Mentioned {group.name} in the channel of {ref}."
+            else:
+                mention.append(live)
             self.paging.record_mention(
                 ref,
                 Page(
@@ -211,13 +235,7 @@ class Escalation(BotPlugin):
                     outcome="mentioned",
                 ),
             )
-            mention.append(self._group_mention(group.handle, group.slack_id))
-            incident = self.incident.store.require(ref)
-            title = "" if incident.confidential else f": {incident.title}"
-            lines = [f"you are engaged in {ref} ({incident.severity}{title})."]
-            if message:
-                lines.append(message)
-            return "\n".join(lines)
+            return text
 
         reply = self._run(msg, args, engage)
         # The group mention is added after the reply was escaped, because
@@ -255,15 +273,21 @@ class Escalation(BotPlugin):
                 )
             role = held[0]
         person = first.lstrip("@")
+        if not person:
+            raise PagingError(
+                "Name who takes over: `incident handover [imoc|lead] @user [<note>]`."
+            )
         if incident.roles.get(role) == person:
             raise PagingError(
-                f"{person} already holds {role} of {ref}; name someone else."
+                f"The {role} of {ref} is already {person}; name someone else."
             )
         old = incident.roles.get(role, "")
         return self._pass_role(msg, ref, role, old, person, rest)
 
     def _accept(self, msg: Message, ref: str, user: str) -> str:
         incident = self.incident.store.require(ref)
+        if incident.state == "resolved":
+            raise PagingError(f"{ref} is resolved, so its IMOC role needs no one.")
         if not incident.handover_offer:
             raise PagingError(
                 f"Nobody was asked to take the IMOC role of {ref} over. To pass a "
@@ -308,7 +332,11 @@ class Escalation(BotPlugin):
                 f"Unknown checklist command '{verb}': use `incident checklist` or "
                 "`incident checklist done <item>`."
             )
-        item = rest.strip().lower()
+        item = strip_quotes(rest.strip()).strip().lower()
+        if not item:
+            raise PagingError(
+                f"Name the item that is done: use one of {', '.join(ITEM_KEYS)}."
+            )
         if item not in ITEM_KEYS:
             raise PagingError(
                 f"Unknown checklist item '{rest.strip()}': use one of "
@@ -316,7 +344,8 @@ class Escalation(BotPlugin):
             )
         stamp = f"{self._user(msg)} at {self._now():%H:%M} UTC"
         with self.incident.store.edit(ref) as stored:
-            stored.checklist_ticks[item] = stamp
+            # The first tick says who did the work, so a second keeps it.
+            stored.checklist_ticks.setdefault(item, stamp)
         return checklist_text(self.incident.store.require(ref), self.settings)
 
     # What happens on its own
@@ -333,7 +362,9 @@ class Escalation(BotPlugin):
     def _severity_reached(self, ref: str, severity: str, by: str) -> list[str]:
         notes: list[str] = []
         level = self.incident.settings.severities.get(severity)
-        if level is None:
+        if level is None or self.incident.store.require(ref).state == "resolved":
+            # A severity corrected after the incident (in its review, say)
+            # pages no one.
             return notes
         if level.page_imoc:
             notes.extend(self._page_imoc(ref, severity, by))
@@ -450,7 +481,8 @@ class Escalation(BotPlugin):
         )
 
     def _resolved(self, ref: str) -> list[str]:
-        incident = self.incident.store.require(ref)
+        with self.incident.store.edit(ref) as incident:
+            incident.handover_offer = ""
         self.incident.schedule.cancel(f"{CHECKLIST_REMINDER}/{ref}")
         level = self.incident.settings.severities.get(incident.severity)
         person = incident.roles.get("imoc", "")
@@ -529,8 +561,17 @@ class Escalation(BotPlugin):
         first, rest = split_first(text)
         return first, rest
 
-    def _check_may_page(self, msg: Message) -> None:
-        """Let incident channels, incident role holders and listed pagers page."""
+    def _check_may_page(self, msg: Message, ref: str) -> None:
+        """Let incident channels, incident role holders and listed pagers page.
+
+        Nobody pages for a resolved incident: a new outage is a new incident.
+        """
+        if self.incident.store.require(ref).state == "resolved":
+            raise PagingError(
+                f"{ref} is resolved, so the bot pages no one for it. If the "
+                "problem is back, declare a new incident, or page by hand in "
+                "PagerDuty."
+            )
         channel, _ = self.incident.chat_channel(msg)
         if self.incident.store.bound_ref(channel) is not None:
             return
