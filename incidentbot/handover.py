@@ -68,18 +68,25 @@ def _followups(incident: Incident) -> str:
 def _pages(incident: Incident) -> str:
     pages = [page for page in incident.pages if page.kind != "group"]
     reached = list(dict.fromkeys(page.name for page in pages if page.reached))
+    # A restart while PagerDuty was called leaves a page pending: it may have
+    # gone out, so it is named apart from both the confirmed and the failed.
+    pending = [
+        page.name
+        for page in pages
+        if page.outcome == "pending" and page.name not in reached
+    ]
     failed = [
         page.name
         for page in pages
-        if page.outcome == "failed" and page.name not in reached
+        if page.outcome == "failed" and page.name not in reached + pending
     ]
-    text = "- Paged: " + (", ".join(reached) if reached else "nobody")
-    if failed:
-        text += f" (failed and not retried: {', '.join(dict.fromkeys(failed))})"
-    pending = [page.name for page in pages if page.outcome == "pending"]
+    parts = [", ".join(reached)] if reached else []
     if pending:
-        # A restart while PagerDuty was called leaves the outcome unknown.
-        text += f" (not confirmed: {', '.join(dict.fromkeys(pending))})"
+        names = ", ".join(dict.fromkeys(pending))
+        parts.append(f"not confirmed, check PagerDuty: {names}")
+    if failed:
+        parts.append(f"failed and not retried: {', '.join(dict.fromkeys(failed))}")
+    text = "- Paged: " + ("; ".join(parts) if parts else "nobody")
     groups = [page.name for page in incident.pages if page.kind == "group"]
     if groups:
         text += f"\n- Engaged: {', '.join(dict.fromkeys(groups))}"
