@@ -122,25 +122,20 @@ class Paging:
             dedup_key=key,
             automatic=automatic,
         )
-        # Two people paging the same service at once are served one after the
-        # other, so the second sees the first one's PagerDuty incident.
-        with self.store.lock(f"page/{key}"):
-            index = self._begin(ref, page)
-            try:
-                client.trigger(
-                    service.routing_key,
-                    key,
-                    _summary(incident, message),
-                    source=f"incident bot, {ref}",
-                    severity="critical",
-                    details=_details(incident, user),
-                    links=[(incident.web_url, f"Incident issue {ref}")],
-                )
-            except PagerDutyError as error:
-                log.warning("paging %s for %s failed: %s", service.key, ref, error)
-                return self._failed(ref, index, page, error)
-            self._confirm(ref, page, self._open_incident(key))
-            return self._finish(ref, index, page)
+
+        def send() -> Any:
+            client.trigger(
+                service.routing_key,
+                key,
+                _summary(incident, message),
+                source=f"incident bot, {ref}",
+                severity="critical",
+                details=_details(incident, user),
+                links=[(incident.web_url, f"Incident issue {ref}")],
+            )
+            return self._open_incident(key)
+
+        return self._send(ref, page, send)
 
     def escalate(self, ref: str, team: Team, message: str, user: str) -> Page:
         """Open a PagerDuty incident for a team, with the message, and record it.
@@ -167,28 +162,19 @@ class Paging:
             message=message,
             dedup_key=key,
         )
-        with self.store.lock(f"page/{key}"):
-            index = self._begin(ref, page)
-            try:
-                created = client.create_incident(
-                    team.service_id,
-                    _summary(incident, message),
-                    key,
-                    escalation_policy_id=team.escalation_policy_id or None,
-                    details="\n".join(
-                        [
-                            message,
-                            "",
-                            f"Incident issue: {incident.web_url}",
-                            f"By: {user}",
-                        ]
-                    ),
-                )
-            except PagerDutyError as error:
-                log.warning("escalating %s to %s failed: %s", ref, team.key, error)
-                return self._failed(ref, index, page, error)
-            self._confirm(ref, page, created)
-            return self._finish(ref, index, page)
+
+        def send() -> Any:
+            return client.create_incident(
+                team.service_id,
+                _summary(incident, message),
+                key,
+                escalation_policy_id=team.escalation_policy_id or None,
+                details="\n".join(
+                    [message, "", f"Incident issue: {incident.web_url}", f"By: {user}"]
+                ),
+            )
+
+        return self._send(ref, page, send)
 
     def record_mention(self, ref: str, page: Page) -> Page:
         """Record a Slack user group mention like a page."""
@@ -200,6 +186,22 @@ class Paging:
         if self.setup.client is None:
             raise PagingError(self.setup.off_reason)
         return self.setup.client
+
+    def _send(self, ref: str, page: Page, send: Callable[[], Any]) -> Page:
+        """Run send, which calls PagerDuty and returns its incident, and record it.
+
+        Two people paging the same target at once are served one after the
+        other, so the second finds the first one's PagerDuty incident.
+        """
+        with self.store.lock(f"page/{page.dedup_key}"):
+            index = self._begin(ref, page)
+            try:
+                found = send()
+            except PagerDutyError as error:
+                log.warning("paging %s for %s failed: %s", page.target, ref, error)
+                return self._failed(ref, index, page, error)
+            self._confirm(ref, page, found)
+            return self._finish(ref, index, page)
 
     def _open_incident(self, key: str) -> Any:
         """Return PagerDuty's open incident for this key, or None.
@@ -243,7 +245,7 @@ class Paging:
 
         A request that timed out or got a 5xx may still have reached
         PagerDuty, and a team escalation is rejected with a 400 while the
-        team's incident is open. A lookup tells these apart from a page that
+        team's incident is open. A lookup separates these from a page that
         reached no one.
         """
         maybe_sent = error.status is None or error.status >= 500

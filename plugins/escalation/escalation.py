@@ -188,59 +188,63 @@ class Escalation(BotPlugin):
         """Mention a Slack user group, such as the release managers, in this
         incident. Usage: `incident engage <group> [<message>]`."""
         mention: list[str] = []
-
-        def engage(msg: Message, ref: str, text: str) -> str:
-            group_text, message = self._split_target(text, self.settings.group)
-            group = self.settings.group(group_text) if group_text else None
-            if group is None:
-                known = ", ".join(
-                    f"{key} ({g.name})" for key, g in self.settings.groups.items()
-                )
-                raise PagingError(
-                    f"Unknown group '{group_text}': use one of {known or 'none'}."
-                    if group_text
-                    else f"Name the group to engage: use one of {known or 'none'}."
-                )
-            self._check_may_page(msg, ref)
-            incident = self.incident.store.require(ref)
-            title = "" if incident.confidential else f": {incident.title}"
-            lines = [f"you are engaged in {ref} ({incident.severity}{title})."]
-            if message:
-                lines.append(message)
-            text = "\n".join(lines)
-            live = self._group_mention(group.handle, group.slack_id)
-            channel, _ = self.incident.chat_channel(msg)
-            if channel != incident.channel:
-                # The group works in the incident's channel, so the mention
-                # goes there, and a mention nobody there saw is no engagement.
-                body = f"{live} {self.incident.out(text)}"
-                if not self.incident.post(incident.chat_target, body, escape=False):
-                    raise PagingError(
-                        f"The mention of {group.name} could not be posted in the "
-                        f"channel of {ref}, so nobody was engaged. Run the command "
-                        "there, or mention the group by hand."
-                    )
-                text = f"Mentioned {group.name} in the channel of {ref}."
-            else:
-                mention.append(live)
-            self.paging.record_mention(
-                ref,
-                Page(
-                    kind="group",
-                    target=group.key,
-                    name=group.name,
-                    at=self._now(),
-                    by=self._user(msg),
-                    message=message,
-                    outcome="mentioned",
-                ),
-            )
-            return text
-
-        reply = self._run(msg, args, engage)
+        reply = self._run(
+            msg, args, lambda msg, ref, text: self._engage(msg, ref, text, mention)
+        )
         # The group mention is added after the reply was escaped, because
         # escaping would turn it into plain text that notifies no one.
         return f"{mention[0]} {reply}" if mention else reply
+
+    def _engage(self, msg: Message, ref: str, text: str, mention: list[str]) -> str:
+        """Engage a group; its live mention goes into `mention` for the reply."""
+        group_text, message = self._split_target(text, self.settings.group)
+        group = self.settings.group(group_text) if group_text else None
+        if group is None:
+            known = ", ".join(
+                f"{key} ({entry.name})" for key, entry in self.settings.groups.items()
+            )
+            raise PagingError(
+                f"Unknown group '{group_text}': use one of {known or 'none'}."
+                if group_text
+                else f"Name the group to engage: use one of {known or 'none'}."
+            )
+        self._check_may_page(msg, ref)
+
+        incident = self.incident.store.require(ref)
+        title = "" if incident.confidential else f": {incident.title}"
+        lines = [f"you are engaged in {ref} ({incident.severity}{title})."]
+        if message:
+            lines.append(message)
+        text = "\n".join(lines)
+        live = self._group_mention(group.handle, group.slack_id)
+        channel, _ = self.incident.chat_channel(msg)
+        if channel == incident.channel:
+            mention.append(live)
+        else:
+            # The group works in the incident's channel, so the mention goes
+            # there: a mention that no one there saw engages no one.
+            body = f"{live} {self.incident.out(text)}"
+            if not self.incident.post(incident.chat_target, body, escape=False):
+                raise PagingError(
+                    f"The mention of {group.name} could not be posted in the "
+                    f"channel of {ref}, so no one was engaged. Run the command "
+                    "there, or mention the group by hand."
+                )
+            text = f"Mentioned {group.name} in the channel of {ref}."
+
+        self.paging.record_mention(
+            ref,
+            Page(
+                kind="group",
+                target=group.key,
+                name=group.name,
+                at=self._now(),
+                by=self._user(msg),
+                message=message,
+                outcome="mentioned",
+            ),
+        )
+        return text
 
     @botcmd
     def incident_handover(self, msg: Message, args: str) -> str:
@@ -344,7 +348,7 @@ class Escalation(BotPlugin):
             )
         stamp = f"{self._user(msg)} at {self._now():%H:%M} UTC"
         with self.incident.store.edit(ref) as stored:
-            # The first tick says who did the work, so a second keeps it.
+            # The first tick names who did the work, so a second keeps it.
             stored.checklist_ticks.setdefault(item, stamp)
         return checklist_text(self.incident.store.require(ref), self.settings)
 
