@@ -360,7 +360,10 @@ class Escalation(BotPlugin):
 
     def _severity_changed(self, ref: str, old: str, new: str) -> list[str]:
         incident = self.incident.store.require(ref)
-        by = incident.timeline[-1].author if incident.timeline else ""
+        # The timeline is in time order, and an entry added for a later time
+        # can follow the severity change, so the change is found by its kind.
+        changes = [entry for entry in incident.timeline if entry.kind == "severity"]
+        by = changes[-1].author if changes else ""
         return self._severity_reached(ref, new, by)
 
     def _severity_reached(self, ref: str, severity: str, by: str) -> list[str]:
