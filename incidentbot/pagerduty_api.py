@@ -712,7 +712,10 @@ class PagerDuty:
     def _wait_too_long(
         self, action: str, status: int, wait: float, attempts: int, remedy: str
     ) -> PagerDutyError:
-        wait_text = "an unknown time" if math.isinf(wait) else f"{wait:.0f} s"
+        wait_text = "an unknown time" if math.isinf(wait) else _duration(wait)
+        if remedy == PAGE_BY_HAND:
+            # "Try again in a few minutes" would contradict PagerDuty's wait.
+            remedy = "The page is not confirmed: page by hand in the PagerDuty web app."
         return PagerDutyError(
             action,
             status,
@@ -803,6 +806,17 @@ class PagerDuty:
             ),
             attempts=attempts,
         )
+
+
+def _duration(seconds: float) -> str:
+    """Format a wait as "120 s", "15 min", "2 h" or "3 d", so long waits read well."""
+    if seconds <= 180:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
 
 
 def _tls_context(ca_bundle: str | Path | None) -> ssl.SSLContext | bool:

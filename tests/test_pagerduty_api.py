@@ -343,6 +343,20 @@ def test_long_retry_after_fails_at_once(adapter: PagerDuty, world: World) -> Non
     )
 
 
+def test_hour_long_retry_after_wording(adapter: PagerDuty, world: World) -> None:
+    world.sandbox.fail_next("POST", r"^/v2/enqueue$", 429, retry_after=7200)
+
+    with pytest.raises(PagerDutyError) as raised:
+        page(adapter, world, "payments-db", "Payments DB down")
+
+    text = str(raised.value)
+    assert "asked to retry after 2 h, longer than the 30 s the bot waits" in text
+    assert text.endswith(
+        "The page is not confirmed: page by hand in the PagerDuty web app."
+    )
+    assert "few minutes" not in text
+
+
 def test_retry_after_waited_for(adapter: PagerDuty, world: World) -> None:
     world.sandbox.fail_next("POST", r"^/v2/enqueue$", 503, retry_after=1)
     started = time.monotonic()
