@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from incidentbot.settings import Field, _Table
+
+T = TypeVar("T")
 
 # Short keys people type: `pd trigger cmoc`, `incident engage release-managers`.
 _KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -138,14 +141,7 @@ def parse_pagerduty(table: _Table) -> tuple[PagerDutyLimits, dict[str, PagedServ
             else defaults.max_retry_after
         ),
     )
-    services: dict[str, PagedService] = {}
-    if "services" in table.data:
-        services_table = table.table("services")
-        for key in services_table.data:
-            _check_key(services_table, key)
-            services[key] = _parse_service(services_table.table(key), key)
-    _check_unique_names(table, "services", services)
-    return limits, services
+    return limits, _parse_entries(table, "services", _parse_service)
 
 
 def _parse_service(table: _Table, key: str) -> PagedService:
@@ -156,6 +152,7 @@ def _parse_service(table: _Table, key: str) -> PagedService:
         "integration"
     )
     if ("routing_key" in table.data) == ("routing_key_env" in table.data):
+        # settings.py imports this module, so this import waits until here.
         from incidentbot.settings import SettingsError
 
         raise SettingsError(
@@ -207,20 +204,8 @@ def parse_escalation(
         "groups",
         "people",
     )
-    teams: dict[str, Team] = {}
-    if "teams" in table.data:
-        teams_table = table.table("teams")
-        for key in teams_table.data:
-            _check_key(teams_table, key)
-            teams[key] = _parse_team(teams_table.table(key), key)
-    _check_unique_names(table, "teams", teams)
-    groups: dict[str, Group] = {}
-    if "groups" in table.data:
-        groups_table = table.table("groups")
-        for key in groups_table.data:
-            _check_key(groups_table, key)
-            groups[key] = _parse_group(groups_table.table(key), key)
-    _check_unique_names(table, "groups", groups)
+    teams = _parse_entries(table, "teams", _parse_team)
+    groups = _parse_entries(table, "groups", _parse_group)
 
     imoc_service = _reference(table, "imoc_service", services, "[pagerduty.services]")
     liaison_service = _reference(
@@ -237,13 +222,12 @@ def parse_escalation(
             change_field,
             f"use the name of a [[fields]] entry: {', '.join(fields)}",
         )
-    change_values: tuple[str, ...] = ()
-    if "change_values" in table.data:
-        change_values = table.string_list(
-            "change_values",
-            "use values of the change field, such as Software-Change",
-            re.compile(r"\S(?:.*\S)?"),
-        )
+    change_values = _optional_list(
+        table,
+        "change_values",
+        "use values of the change field, such as Software-Change",
+        re.compile(r"\S(?:.*\S)?"),
+    )
     people: dict[str, str] = {}
     if "people" in table.data:
         people_table = table.table("people")
@@ -277,12 +261,15 @@ def parse_escalation(
         release_managers_group=release_managers,
         change_field=change_field,
         change_values=change_values,
-        pagers=_handles(table, "pagers"),
-        new_imoc=table.string_list(
-            "new_imoc", 'use chat handles such as "@dana"', _HANDLE
-        )
-        if "new_imoc" in table.data
-        else (),
+        pagers=_optional_list(
+            table,
+            "pagers",
+            'use chat handles such as "@dana" or Slack user ids',
+            _SLACK_HANDLE,
+        ),
+        new_imoc=_optional_list(
+            table, "new_imoc", 'use chat handles such as "@dana"', _HANDLE
+        ),
         engineer_schedule=_pagerduty_id(table, "engineer_schedule"),
         comms_schedule=_pagerduty_id(table, "comms_schedule"),
         people=people,
@@ -369,9 +356,28 @@ def _minutes(table: _Table, name: str, default: int) -> datetime.timedelta:
     return datetime.timedelta(minutes=minutes)
 
 
-def _handles(table: _Table, name: str) -> tuple[str, ...]:
+def _optional_list(
+    table: _Table, name: str, hint: str, pattern: re.Pattern[str]
+) -> tuple[str, ...]:
+    """Read an optional list of strings, empty when the key is missing."""
     if name not in table.data:
         return ()
-    return table.string_list(
-        name, 'use chat handles such as "@dana" or Slack user ids', _SLACK_HANDLE
-    )
+    return table.string_list(name, hint, pattern)
+
+
+def _parse_entries(
+    table: _Table, name: str, parse: Callable[[_Table, str], T]
+) -> dict[str, T]:
+    """Read the optional [<table>.<name>.<key>] tables with parse, by key.
+
+    The keys and display names must tell the entries apart, since people
+    type either to name one.
+    """
+    entries: dict[str, T] = {}
+    if name in table.data:
+        entries_table = table.table(name)
+        for key in entries_table.data:
+            _check_key(entries_table, key)
+            entries[key] = parse(entries_table.table(key), key)
+    _check_unique_names(table, name, entries)
+    return entries

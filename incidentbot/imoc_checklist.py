@@ -19,9 +19,11 @@ from incidentbot.model import Incident
 class Item:
     key: str
     text: str
-    # Why it counts as done ("" while open), and whether it applies at all.
+    # Why it counts as done ("" while open), whether it applies at all, and
+    # whether the IMOC is reminded of it while it is open.
     done: str = ""
     applies: bool = True
+    remind: bool = True
 
     @property
     def open(self) -> bool:
@@ -35,6 +37,10 @@ def checklist(incident: Incident, settings: EscalationSettings) -> list[Item]:
     """Return the checklist items of an incident, each ticked or not."""
     ticks = incident.checklist_ticks
     change = _change_suspected(incident, settings)
+    comms = incident.roles.get("comms")
+    comms_done = f"comms role: {comms}" if comms else ""
+    review = incident.review_issue
+    review_done = f"review issue {review}" if review else ""
     return [
         Item(
             "leadership",
@@ -57,40 +63,25 @@ def checklist(incident: Incident, settings: EscalationSettings) -> list[Item]:
             ticks.get("release")
             or _page_done(incident, settings.release_managers_group),
             applies=change is not False,
+            # Until the cause field names a change, the item may not apply.
+            remind=change is True,
         ),
         Item(
             "comms",
             "Communications confirmed",
-            ticks.get("comms")
-            or (
-                f"comms role: {incident.roles['comms']}"
-                if "comms" in incident.roles
-                else ""
-            ),
+            ticks.get("comms") or comms_done,
         ),
         Item(
             "review",
             "Incident review started",
-            ticks.get("review")
-            or (
-                f"review issue {incident.review_issue}" if incident.review_issue else ""
-            ),
+            ticks.get("review") or review_done,
         ),
     ]
 
 
 def open_items(incident: Incident, settings: EscalationSettings) -> list[Item]:
-    """Return the items to remind the IMOC of.
-
-    The release item counts only once the cause field names a change.
-    """
-    items = checklist(incident, settings)
-    change = _change_suspected(incident, settings)
-    return [
-        item
-        for item in items
-        if item.open and (item.key != "release" or change is True)
-    ]
+    """Return the items to remind the IMOC of."""
+    return [item for item in checklist(incident, settings) if item.open and item.remind]
 
 
 def checklist_text(incident: Incident, settings: EscalationSettings) -> str:

@@ -113,10 +113,10 @@ class Incidents:
         # Two declares at once must not both create an issue, in one channel
         # or (for a repeated declare) in two.
         with self.store.lock("declare"):
-            self._refuse_repeat(title)
+            self._reject_repeat(title)
             return self._declare(level, title, channel, user, confidential)
 
-    def _refuse_repeat(self, title: str) -> None:
+    def _reject_repeat(self, title: str) -> None:
         now = self.clock()
         wanted = title.casefold()
         for incident in self.store.all():

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from incidentbot.escalation_settings import EscalationSettings, PagedService, Team
+from incidentbot.escalation_settings import (
+    EscalationSettings,
+    Group,
+    PagedService,
+    Team,
+)
 from incidentbot.incidents import IncidentError, Incidents
 from incidentbot.model import Incident, Page
 from incidentbot.pagerduty_api import (
@@ -86,6 +91,17 @@ class Paging:
                 "`incident escalate` lists them."
             )
         return team
+
+    def find_group(self, text: str) -> Group:
+        group = self.settings.group(text) if text else None
+        if group is None:
+            choices = _choices(self.settings.groups)
+            raise PagingError(
+                f"Unknown group '{text}': use one of {choices}."
+                if text
+                else f"Name the group to engage: use one of {choices}."
+            )
+        return group
 
     # Pages
 

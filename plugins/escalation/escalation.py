@@ -20,7 +20,6 @@ from errbot import BotPlugin, botcmd
 from errbot.backends.base import Message
 
 from incidentbot.args import split_first, strip_quotes
-from incidentbot.chat_events import PRIVATE_REPLY
 from incidentbot.escalation_settings import EscalationSettings
 from incidentbot.handover import handover_brief
 from incidentbot.imoc_checklist import ITEM_KEYS, checklist_text, open_items
@@ -108,15 +107,12 @@ class Escalation(BotPlugin):
         return self._run(msg, args, self._escalate, lists=self._teams)
 
     def _teams(self) -> str:
-        if not self.settings.teams:
-            return (
-                "No escalation teams are set up: add [escalation.teams.<key>] "
-                "tables to the settings."
-            )
-        lines = ["Teams you can escalate to (`incident escalate <team> <message>`):"]
-        for key, team in self.settings.teams.items():
-            lines.append(f"- {key}: {team.name}")
-        return "\n".join(lines)
+        return _listing(
+            self.settings.teams,
+            "Teams you can escalate to (`incident escalate <team> <message>`):",
+            "No escalation teams are set up: add [escalation.teams.<key>] "
+            "tables to the settings.",
+        )
 
     def _escalate(self, msg: Message, ref: str, text: str) -> str:
         team_text, message = self._split_target(text, self.settings.team)
@@ -128,21 +124,17 @@ class Escalation(BotPlugin):
             )
         self._check_may_page(msg, ref)
         page = self.paging.escalate(ref, team, message, self._user(msg))
-        return self._page_answer(ref, page)
+        return page_reply(ref, page)
 
     @botcmd
     def pd(self, msg: Message, args: str) -> str:
         """Page PagerDuty services. Commands: `pd services`,
         `pd trigger <service> [<message>]`."""
-        word = args.split()[0] if args.strip() else ""
-        lines = [f"!pd {usage}" for usage in PD_COMMANDS]
-        if word and word.lower() != "help":
-            text = f"Unknown command 'pd {word}'. Use one of:\n" + "\n".join(lines)
-        else:
-            text = "PagerDuty commands:\n" + "\n".join(lines)
-        # Help and errors are for the person who typed the command.
-        msg.extras[PRIVATE_REPLY] = True
-        return str(self.incident.out(text))
+        return str(
+            self.incident.command_help(
+                msg, args, "pd", "PagerDuty commands", PD_COMMANDS
+            )
+        )
 
     @botcmd
     def pd_services(self, msg: Message, args: str) -> str:
@@ -150,19 +142,15 @@ class Escalation(BotPlugin):
         return str(self.incident.run_command(msg, self._services))
 
     def _services(self) -> str:
-        if not self.settings.services:
-            return (
-                "No PagerDuty services are set up: add [pagerduty.services.<key>] "
-                "tables to the settings."
-            )
-        lines = [
-            "PagerDuty services you can page (`pd trigger <service> [<message>]`):"
-        ]
-        for key, service in self.settings.services.items():
-            lines.append(f"- {key}: {service.name}")
-        if self.setup.client is None:
-            lines.append(self.setup.off_reason)
-        return "\n".join(lines)
+        text = _listing(
+            self.settings.services,
+            "PagerDuty services you can page (`pd trigger <service> [<message>]`):",
+            "No PagerDuty services are set up: add [pagerduty.services.<key>] "
+            "tables to the settings.",
+        )
+        if self.settings.services and self.setup.client is None:
+            text += "\n" + self.setup.off_reason
+        return text
 
     @botcmd
     def pd_trigger(self, msg: Message, args: str) -> str:
@@ -181,7 +169,7 @@ class Escalation(BotPlugin):
         service = self.paging.find_service(service_text)
         self._check_may_page(msg, ref)
         page = self.paging.trigger(ref, service, message, self._user(msg))
-        return self._page_answer(ref, page)
+        return page_reply(ref, page)
 
     @botcmd
     def incident_engage(self, msg: Message, args: str) -> str:
@@ -198,16 +186,7 @@ class Escalation(BotPlugin):
     def _engage(self, msg: Message, ref: str, text: str, mention: list[str]) -> str:
         """Engage a group; its live mention goes into `mention` for the reply."""
         group_text, message = self._split_target(text, self.settings.group)
-        group = self.settings.group(group_text) if group_text else None
-        if group is None:
-            known = ", ".join(
-                f"{key} ({entry.name})" for key, entry in self.settings.groups.items()
-            )
-            raise PagingError(
-                f"Unknown group '{group_text}': use one of {known or 'none'}."
-                if group_text
-                else f"Name the group to engage: use one of {known or 'none'}."
-            )
+        group = self.paging.find_group(group_text)
         self._check_may_page(msg, ref)
 
         incident = self.incident.store.require(ref)
@@ -559,14 +538,12 @@ class Escalation(BotPlugin):
                 return strip_quotes(text[: end + 1]), text[end + 1 :].strip()
         words = text.split()
         for count in range(len(words), 0, -1):
-            if lookup(" ".join(words[:count])) is not None:
-                name = " ".join(words[:count])
-                rest = text
-                for word in words[:count]:
-                    rest = rest[rest.index(word) + len(word) :]
-                return name, rest.strip()
-        first, rest = split_first(text)
-        return first, rest
+            name = " ".join(words[:count])
+            if lookup(name) is not None:
+                # maxsplit keeps the message after the name as it was typed.
+                parts = text.split(maxsplit=count)
+                return name, parts[count] if len(parts) > count else ""
+        return split_first(text)
 
     def _check_may_page(self, msg: Message, ref: str) -> None:
         """Let incident channels, incident role holders and listed pagers page.
@@ -597,9 +574,6 @@ class Escalation(BotPlugin):
             "a role."
         )
 
-    def _page_answer(self, ref: str, page: Page) -> str:
-        return page_reply(ref, page)
-
     def _group_mention(self, handle: str, slack_id: str) -> str:
         if slack_id and self.incident.slack_markup():
             return f"<!subteam^{slack_id}>"
@@ -607,3 +581,11 @@ class Escalation(BotPlugin):
 
     def _user(self, msg: Message) -> str:
         return str(self.incident.person_name(msg.frm))
+
+
+def _listing(entries: dict[str, Any], title: str, empty: str) -> str:
+    """List settings entries as "- key: name" lines under a title."""
+    if not entries:
+        return empty
+    lines = [title, *(f"- {key}: {entry.name}" for key, entry in entries.items())]
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,15 +157,8 @@ class Incident(BotPlugin):
         """Run an incident. Commands: `incident declare|attach|update|field|summary|
         impact|timeline|role|roles|status|list|mitigate|resolve`. Example:
         `incident declare S2 Checkout errors`."""
-        word = args.split()[0] if args.strip() else ""
         usages = [*COMMANDS, *getattr(self, "help_lines", [])]
-        lines = [f"!incident {usage}" for usage in usages]
-        if word and word.lower() != "help":
-            return self._private(
-                msg,
-                f"Unknown command 'incident {word}'. Use one of:\n" + "\n".join(lines),
-            )
-        return self._private(msg, "Incident commands:\n" + "\n".join(lines))
+        return self.command_help(msg, args, "incident", "Incident commands", usages)
 
     @botcmd
     def incident_declare(self, msg: Message, args: str) -> str:
@@ -728,6 +721,27 @@ class Incident(BotPlugin):
     def run_command(self, msg: Message, work: Callable[[], str]) -> str:
         """Run a command, turning known failures into one sentence for chat."""
         return self._guard(msg, work)
+
+    def command_help(
+        self,
+        msg: Message,
+        args: str,
+        command: str,
+        title: str,
+        usages: Sequence[str],
+    ) -> str:
+        """Return the help of a command with subcommands, to its author only.
+
+        args is what followed the command: empty or "help" asks for the
+        usage lines, and any other first word is an unknown subcommand.
+        """
+        word = args.split()[0] if args.strip() else ""
+        lines = "\n".join(f"!{command} {usage}" for usage in usages)
+        if word and word.lower() != "help":
+            return self._private(
+                msg, f"Unknown command '{command} {word}'. Use one of:\n{lines}"
+            )
+        return self._private(msg, f"{title}:\n{lines}")
 
     def chat_text(self, text: str) -> str:
         """Decode chat text once into what the person typed."""
