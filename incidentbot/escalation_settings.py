@@ -1,8 +1,8 @@
 """Settings of paging: PagerDuty services, escalation teams, Slack groups, IMOC duty.
 
 settings.py reads the [pagerduty] and [escalation] tables through the
-functions here. Both tables are optional: without them nothing can be paged,
-and the escalation commands say which table to add.
+functions here. Both tables are optional. Without them nothing can be paged,
+and the escalation commands name the table to add.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class PagerDutyLimits:
 
 @dataclass(frozen=True)
 class EscalationSettings:
-    """Who is paged, and how the IMOC's duty is watched."""
+    """Settings of paging: the targets, and how the IMOC's duty is watched."""
 
     limits: PagerDutyLimits = field(default_factory=PagerDutyLimits)
     services: dict[str, PagedService] = field(default_factory=dict)
@@ -113,9 +113,9 @@ class EscalationSettings:
 
 def _by_key_or_name(table: dict[str, Any], text: str) -> Any:
     """Find an entry by its key or its display name, ignoring case and quotes."""
-    wanted = " ".join(text.strip().strip("\"'“”").split()).casefold()
+    typed = " ".join(text.strip().strip("\"'“”").split()).casefold()
     for key, entry in table.items():
-        if wanted in (key.casefold(), entry.name.casefold()):
+        if typed in (key.casefold(), entry.name.casefold()):
             return entry
     return None
 

@@ -115,5 +115,5 @@ def _change_suspected(incident: Incident, settings: EscalationSettings) -> bool 
     value = incident.fields.get(settings.change_field, "")
     if not value:
         return None
-    wanted = {item.casefold() for item in settings.change_values}
-    return value.casefold() in wanted
+    changes = {item.casefold() for item in settings.change_values}
+    return value.casefold() in changes

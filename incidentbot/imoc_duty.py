@@ -1,4 +1,4 @@
-"""Who is on IMOC duty: shift changes, and new IMOC members' first incidents.
+"""IMOC duty: shift changes, and new IMOC members' first incidents.
 
 The on-call person comes from the IMOC schedule in PagerDuty. The last one
 seen is kept in the escalation plugin's storage, so a restart neither misses

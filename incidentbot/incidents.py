@@ -118,12 +118,12 @@ class Incidents:
 
     def _reject_repeat(self, title: str) -> None:
         now = self.clock()
-        wanted = title.casefold()
+        folded = title.casefold()
         for incident in self.store.all():
             recent = now - incident.declared_at <= REPEAT_WINDOW
             if incident.state == "resolved" or not recent:
                 continue
-            if " ".join(incident.title.split()).casefold() != wanted:
+            if " ".join(incident.title.split()).casefold() != folded:
                 continue
             age = format_age(now - incident.declared_at)
             name = "(confidential)" if incident.confidential else f"'{title}'"

@@ -111,7 +111,7 @@ class Page:
     message: str
     dedup_key: str = ""
     # "opened": PagerDuty confirmed a new page. "added": an open alert with the
-    # same dedup_key got the trigger, so nobody new was paged. "sent":
+    # same dedup_key got the trigger, so no one new was notified. "sent":
     # PagerDuty accepted the event but the bot could not see the incident.
     # "still_open": the team's PagerDuty incident was open, so nothing was
     # sent. "failed": nothing was confirmed. "mentioned": a group was named.

@@ -1,4 +1,4 @@
-"""Build the PagerDuty adapter from the bot's configuration, or say why paging is off.
+"""Build the PagerDuty adapter from the bot's configuration, or state why paging is off.
 
 The endpoints and secrets come from config.py, which reads the environment:
 PAGERDUTY_API_KEY and PAGERDUTY_FROM for REST calls, PAGERDUTY_API_URL and

@@ -50,7 +50,7 @@ class PagerDutySetup:
 
     client: PagerDuty | None
     # REST calls (escalation teams, on-call lookups, page confirmation) need
-    # PAGERDUTY_API_KEY; Events API triggers do not.
+    # PAGERDUTY_API_KEY. Events API triggers do not.
     rest: bool
     off_reason: str = ""
 

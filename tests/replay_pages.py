@@ -1,6 +1,6 @@
 """End-state checks of the pages a replay made: PagerDuty's records and the bot's.
 
-The expected files list the pages and escalations people asked for. The IMOC
+The expected files list the pages and escalations people requested. The IMOC
 page that a severity with page_imoc brings is not listed there, since no one
 typed it, so it is checked from the severity history: once per incident.
 """
@@ -20,9 +20,9 @@ SETTINGS = load_settings(example_settings_path())
 
 def check_pages(run: ReplayRun, stored: Incident, pagerduty: PagerDutySandbox) -> None:
     escalation = SETTINGS.escalation
-    asked = [page for page in stored.pages if not page.automatic]
-    services = [page for page in asked if page.kind == "service"]
-    teams = [page for page in asked if page.kind == "team"]
+    requested = [page for page in stored.pages if not page.automatic]
+    services = [page for page in requested if page.kind == "service"]
+    teams = [page for page in requested if page.kind == "team"]
     expected_pages = run.expected["pages"]
     expected_teams = run.expected["escalations"]
 
@@ -39,7 +39,7 @@ def check_pages(run: ReplayRun, stored: Incident, pagerduty: PagerDutySandbox) -
         assert reply.startswith(f"Paged {service.name} for {stored.ref}: "), reply
         key = f"{stored.ref}:{service.key}"
         assert [i for i in incidents if i["incident_key"] == key], key
-    for page in asked:
+    for page in requested:
         assert page.outcome == "opened", page
 
     raised = [

@@ -1,6 +1,6 @@
 """IMOC duty through the real plugins, Errbot's test backend and both emulators.
 
-The shift check asks the person who is on call on the IMOC schedule now to take
+The shift check prompts the person on call on the IMOC schedule now to take
 over the open incidents, once per shift. A new IMOC member is reminded to
 arrange a feedback chat after their first S1 or S2, once.
 """

@@ -293,7 +293,7 @@ def test_restart_during_page_keeps_record(
     assert brief[0] == f"bob is now imoc of {REF}. Brief:"
     paged = next(line for line in brief if line.startswith("- Paged: "))
     # PagerDuty carried the page out, so the brief may call it paged or not
-    # confirmed, but must not say that nobody was paged.
+    # confirmed, but must not claim that no one was paged.
     assert "nobody" not in paged
     assert CMOC in paged
 

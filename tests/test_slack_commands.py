@@ -99,7 +99,7 @@ def test_pd_slash_runs_pd_command(bot: Any, slack: SlackSandbox) -> None:
 
     shown = wait_for_ephemeral(slack)
 
-    # #incidents runs no incident, so the escalation plugin asks which one.
+    # #incidents runs no incident, so the escalation plugin requests one.
     assert shown[0]["text"] == (
         "This channel has no incident. Run the command in the incident's "
         "channel, or name the incident first, for example `incident status "

@@ -3,9 +3,9 @@
 Commands: `incident escalate`, `pd services`, `pd trigger`, `incident engage`,
 `incident handover` and `incident checklist`. Besides them, the plugin pages
 the IMOC when an incident is declared with, or raised to, a severity whose
-page_imoc is set; keeps the IMOC checklist of Severity 1 incidents; asks the
-incoming IMOC to take over when the on-call shift changes; and reminds a new
-IMOC member to arrange a feedback chat after their first S1 or S2. It uses the
+page_imoc is set. It keeps the IMOC checklist of Severity 1 incidents, prompts
+the incoming IMOC to take over when the on-call shift changes, and reminds a
+new IMOC member to arrange a feedback chat after their first S1 or S2. It uses the
 Incident plugin's store, GitLab adapter and scheduler.
 """
 
@@ -237,29 +237,29 @@ class Escalation(BotPlugin):
         first, rest = split_first(text)
         if first.lower() == "accept":
             return self._accept(msg, ref, user)
+
         incident = self.incident.store.require(ref)
         role = ""
         if first.lower() in HANDOVER_ROLES:
             role = first.lower()
             first, rest = split_first(rest)
-        if not first:
-            raise PagingError(
-                "Name who takes over: `incident handover [imoc|lead] @user [<note>]`."
-            )
-        if not role:
-            held = [name for name in HANDOVER_ROLES if incident.roles.get(name) == user]
-            if not held:
-                raise PagingError(
-                    f"You hold neither the IMOC nor the lead role of {ref}, so name "
-                    "the role to pass: `incident handover imoc @user` or "
-                    "`incident handover lead @user`."
-                )
-            role = held[0]
         person = first.lstrip("@")
         if not person:
             raise PagingError(
                 "Name who takes over: `incident handover [imoc|lead] @user [<note>]`."
             )
+        if not role:
+            roles = [
+                name for name in HANDOVER_ROLES if incident.roles.get(name) == user
+            ]
+            if not roles:
+                raise PagingError(
+                    f"You hold neither the IMOC nor the lead role of {ref}, so name "
+                    "the role to pass: `incident handover imoc @user` or "
+                    "`incident handover lead @user`."
+                )
+            role = roles[0]
+
         if incident.roles.get(role) == person:
             raise PagingError(
                 f"The {role} of {ref} is already {person}; name someone else."
@@ -548,7 +548,8 @@ class Escalation(BotPlugin):
     def _check_may_page(self, msg: Message, ref: str) -> None:
         """Let incident channels, incident role holders and listed pagers page.
 
-        Nobody pages for a resolved incident: a new outage is a new incident.
+        No one pages for a resolved incident, because a new outage is a new
+        incident.
         """
         if self.incident.store.require(ref).state == "resolved":
             raise PagingError(

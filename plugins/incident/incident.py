@@ -290,9 +290,8 @@ class Incident(BotPlugin):
                 f"{self._person_name(msg.frm)} attached it.",
             )
         title = " (confidential)" if incident.confidential else f": {incident.title}"
-        # An attached S1 or S2 gets its IMOC page like a declared one; the
-        # escalation plugin pages once per incident, so a re-attach pages
-        # no one again.
+        # An attached S1 or S2 gets its IMOC page like a declared one. The
+        # escalation plugin pages once per incident, so a re-attach pages no one.
         notes = self._notify(self.declare_listeners, incident.ref)
         return with_notes(
             f"This channel now runs {incident.ref}{title}\n{incident.web_url}", notes
