@@ -100,3 +100,15 @@ def paging_config(
 @pytest.fixture
 def paging_chat(paging_config: dict[str, Any], start_bot: BotFactory) -> Chat:
     return Chat(start_bot())
+
+
+@pytest.fixture
+def s3_incident(paging_chat: Chat) -> Chat:
+    """paging_chat with an S3 incident that alice declared at 10:00 UTC.
+
+    S3 does not page the IMOC, so the PagerDuty emulator starts empty.
+    """
+    paging_chat.at("2025-06-06T10:00:00Z")
+    reply = paging_chat.command("alice", "incident declare S3 Checkout errors")
+    assert reply.startswith("Declared S3 incident infra/production#1"), reply
+    return paging_chat

@@ -112,11 +112,9 @@ def test_pd_services_lists_keys(paging_chat: Chat) -> None:
 
 
 def test_paging_outside_incident_channel(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     general = Chat(chat.testbot, OTHER_CHANNEL)
     general.at("2025-06-06T10:05:00Z")
 
@@ -170,13 +168,11 @@ def test_escalate_lists_teams(paging_chat: Chat) -> None:
 
 
 def test_escalate_opens_leadership_incident(
-    paging_chat: Chat,
+    s3_incident: Chat,
     pagerduty_sandbox: PagerDutySandbox,
     gitlab_sandbox: GitLabSandbox,
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
 
     by_name = chat.command(
         "alice", f'incident escalate "{LEADERSHIP}" Checkout is down for everyone'
@@ -219,13 +215,11 @@ def test_escalate_opens_leadership_incident(
 
 
 def test_escalate_again_while_open(
-    paging_chat: Chat,
+    s3_incident: Chat,
     pagerduty_sandbox: PagerDutySandbox,
     gitlab_sandbox: GitLabSandbox,
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     chat.command("alice", "incident escalate leadership Checkout is down")
     chat.at("2025-06-06T10:10:00Z")
     requests_before = len(pagerduty_sandbox.requests)

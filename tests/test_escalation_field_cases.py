@@ -50,13 +50,11 @@ def utf16_length(text: str) -> int:
 
 
 def test_trigger_again_while_alert_open(
-    paging_chat: Chat,
+    s3_incident: Chat,
     pagerduty_sandbox: PagerDutySandbox,
     gitlab_sandbox: GitLabSandbox,
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
 
     first = chat.command("alice", "pd trigger cmoc Please post to the status page")
     assert first.startswith(f"Paged {CMOC} for {REF}: PagerDuty incident #1 is open.")
@@ -130,13 +128,11 @@ def test_trigger_again_while_alert_open(
 
 
 def test_trigger_retries_after_rate_limit(
-    paging_chat: Chat,
+    s3_incident: Chat,
     pagerduty_sandbox: PagerDutySandbox,
     gitlab_sandbox: GitLabSandbox,
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     # Retry-After 0 keeps the bot's waits between attempts short.
     pagerduty_sandbox.fail_next("POST", EVENTS, 429, times=2, retry_after=0)
 
@@ -155,11 +151,9 @@ def test_trigger_retries_after_rate_limit(
 
 
 def test_long_message_summary_is_trimmed(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     assert len(LONG_TEXT) == 1500
     assert LONG_TEXT.endswith(FIREFIGHTER)
 
@@ -184,11 +178,9 @@ def test_long_message_summary_is_trimmed(
 
 
 def test_long_message_timeline_keeps_emoji_whole(
-    paging_chat: Chat, gitlab_sandbox: GitLabSandbox
+    s3_incident: Chat, gitlab_sandbox: GitLabSandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
 
     chat.command("alice", f"pd trigger cmoc {LONG_TEXT}")
 
@@ -203,13 +195,11 @@ def test_long_message_timeline_keeps_emoji_whole(
 
 
 def test_trigger_fails_on_every_attempt(
-    paging_chat: Chat,
+    s3_incident: Chat,
     pagerduty_sandbox: PagerDutySandbox,
     gitlab_sandbox: GitLabSandbox,
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     pagerduty_sandbox.fail_next("POST", EVENTS, 500, times=ATTEMPTS, retry_after=0)
 
     reply = chat.command("alice", f"pd trigger cmoc {LONG_TEXT}")

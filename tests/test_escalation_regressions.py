@@ -81,11 +81,9 @@ def record_sends(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str,
 
 
 def test_resolved_incident_pages_nobody(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     resolved = chat.command("alice", "incident resolve --force")
     assert f"{REF} is resolved (forced)" in resolved
 
@@ -181,11 +179,9 @@ def test_attach_s1_issue_pages_imoc_once(
 
 
 def test_trigger_again_while_lookup_fails(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     first = chat.command("alice", "pd trigger cmoc Please post to the status page")
     assert first.startswith(f"Paged {CMOC} for {REF}: PagerDuty incident #1 is open.")
     pagerduty_sandbox.fail_next("GET", INCIDENTS, 500, times=ATTEMPTS, retry_after=0)
@@ -205,11 +201,9 @@ def test_trigger_again_while_lookup_fails(
 
 
 def test_escalate_again_while_lookup_fails(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     first = chat.command("alice", "incident escalate leadership first")
     assert first.startswith(
         f"Escalated to {LEADERSHIP} for {REF}: PagerDuty incident #1 is open."
@@ -270,11 +264,9 @@ def test_trigger_timeout_found_by_lookup(
 
 
 def test_restart_during_page_keeps_record(
-    paging_chat: Chat, pagerduty_sandbox: PagerDutySandbox, start_bot: BotFactory
+    s3_incident: Chat, pagerduty_sandbox: PagerDutySandbox, start_bot: BotFactory
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     pagerduty_sandbox.delay_next("POST", EVENTS, 3.0)
 
     # Errbot runs commands in its thread pool, so send returns at once.
@@ -302,11 +294,9 @@ def test_restart_during_page_keeps_record(
 
 
 def test_engage_from_other_channel(
-    paging_chat: Chat, monkeypatch: pytest.MonkeyPatch
+    s3_incident: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chat = paging_chat
-    chat.at("2025-06-06T10:00:00Z")
-    chat.command("alice", "incident declare S3 Checkout errors")
+    chat = s3_incident
     general = Chat(chat.testbot, OTHER_CHANNEL)
     general.at("2025-06-06T10:05:00Z")
     sent = record_sends(chat, monkeypatch)
