@@ -215,13 +215,7 @@ def parse_escalation(
     release_managers = _reference(
         table, "release_managers_group", groups, "[escalation.groups]"
     )
-    change_field = table.optional_text("change_field", "use a field name", "")
-    if change_field and change_field not in fields:
-        raise table.invalid(
-            table.key("change_field"),
-            change_field,
-            f"use the name of a [[fields]] entry: {', '.join(fields)}",
-        )
+    change_field = table.optional_field("change_field", fields)
     change_values = _optional_list(
         table,
         "change_values",

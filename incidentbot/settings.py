@@ -258,6 +258,17 @@ class _Table:
             raise self.invalid(self.key(name), value, hint)
         return value
 
+    def optional_field(self, name: str, fields: dict[str, Field]) -> str:
+        """Read the optional name of a [[fields]] entry, "" when missing."""
+        value = self.optional_text(name, "use a field name", "")
+        if value and value not in fields:
+            raise self.invalid(
+                self.key(name),
+                value,
+                f"use the name of a [[fields]] entry: {', '.join(fields)}",
+            )
+        return value
+
     def boolean(self, name: str, default: bool | None = None) -> bool:
         hint = "use true or false"
         if default is not None and name not in self.data:
@@ -651,13 +662,7 @@ def _parse_followups(
         f"use severity names from [severities]: {names}",
         re.compile("|".join(re.escape(name) for name in severities)),
     )
-    team_field = table.optional_text("team_field", "use a field name", "")
-    if team_field and team_field not in fields:
-        raise table.invalid(
-            table.key("team_field"),
-            team_field,
-            f"use the name of a [[fields]] entry: {', '.join(fields)}",
-        )
+    team_field = table.optional_field("team_field", fields)
     managers: dict[str, str] = {}
     if "engineering_managers" in table.data:
         managers_table = table.table("engineering_managers")
