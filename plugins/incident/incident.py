@@ -157,7 +157,7 @@ class Incident(BotPlugin):
         """Run an incident. Commands: `incident declare|attach|update|field|summary|
         impact|timeline|role|roles|status|list|mitigate|resolve`. Example:
         `incident declare S2 Checkout errors`."""
-        usages = [*COMMANDS, *getattr(self, "help_lines", [])]
+        usages = [*COMMANDS, *self.help_lines]
         return self.command_help(msg, args, "incident", "Incident commands", usages)
 
     @botcmd
